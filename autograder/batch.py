@@ -1,0 +1,148 @@
+"""Grade a folder of submissions in parallel, resumably, with a progress bar.
+
+Submissions are laid out as ``SUBMISSIONS_DIR/<student>/<assignment>/exercise.ipynb``. Each of
+``workers`` threads drives its own sandboxed worker (or a Dask cluster grades them); only the
+main thread writes to the gradebook. A submission whose file has already been graded (same SHA-256) is skipped, so a
+batch stopped by Ctrl-C or a killed process resumes where it stopped.
+"""
+
+import hashlib
+import os
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from autograder import course, distributed
+from autograder.grading import grade_submission, new_result
+from autograder.spec import load_spec
+from autograder.worker import Limits, Worker
+
+
+@dataclass(frozen=True)
+class Submission:
+    student: str
+    assignment: str
+    path: Path | None  # None when the folder holds no notebook to grade
+    problem: str = ""
+
+
+def find_submissions(root, assignments=None):
+    """Every ``<student>/<assignment>`` folder under ``root``, with the notebook to grade."""
+    found = []
+    for student_dir in sorted(p for p in Path(root).iterdir() if p.is_dir()):
+        for assignment_dir in sorted(p for p in student_dir.iterdir() if p.is_dir()):
+            if assignments and assignment_dir.name not in assignments:
+                continue
+            notebooks = sorted(assignment_dir.glob("*.ipynb"))
+            expected = assignment_dir / course.EXERCISE
+            if expected in notebooks:
+                found.append(Submission(student_dir.name, assignment_dir.name, expected))
+            elif len(notebooks) == 1:
+                found.append(Submission(student_dir.name, assignment_dir.name, notebooks[0],
+                                        f"graded {notebooks[0].name}: no {course.EXERCISE} was submitted"))
+            else:
+                found.append(Submission(student_dir.name, assignment_dir.name, None,
+                                        f"expected {course.EXERCISE}, found {len(notebooks)} notebooks"))
+    return found
+
+
+def grade_all(submissions_dir, store, *, workers=None, limits=Limits(), sandbox=True, force=False,
+              assignments=None, scheduler=None, chapters=course.CHAPTERS, progress=True):
+    """Grade every submission under ``submissions_dir`` into ``store``; return a summary dict."""
+    submissions = find_submissions(submissions_dir, assignments)
+    specs = {}
+    for name in sorted({s.assignment for s in submissions}):
+        path = Path(chapters) / name / course.EXERCISE
+        if path.is_file():
+            specs[name] = load_spec(path, name)
+            store.sync_assignment(specs[name])
+    seed_key = store.seed_key()
+    summary = {"graded": 0, "flagged": 0, "skipped": 0}
+    todo = []
+    for sub in submissions:
+        spec = specs.get(sub.assignment)
+        if spec is None or sub.path is None:
+            reason = sub.problem or f"unknown assignment {sub.assignment!r}: no chapters/{sub.assignment}/{course.EXERCISE}"
+            result = _unreadable(sub, spec, reason)
+            store.record(result, spec)
+            summary["flagged"] += 1
+            continue
+        data = sub.path.read_bytes()
+        if not force and store.done(sub.student, sub.assignment, spec.notebook, _sha256(data)):
+            summary["skipped"] += 1
+            continue
+        todo.append((sub, spec, data))
+
+    if scheduler:
+        results = distributed.grade_on_cluster(todo, scheduler, seed_key, limits, sandbox)
+    else:
+        results = _grade_locally(todo, seed_key, limits, sandbox, workers)
+    with tqdm(total=len(todo), unit="submission", desc="grading", disable=not progress) as bar:
+        for sub, spec, result in results:
+            if sub.problem:
+                result["flags"].append(sub.problem)
+            store.record(result, spec)
+            summary[result["status"]] += 1
+            bar.update()
+    return summary
+
+
+def _grade_locally(todo, seed_key, limits, sandbox, workers):
+    """Yield ``(submission, spec, result)`` as each job of ``todo`` finishes, on local workers.
+
+    Closing the generator (Ctrl-C in the caller's loop) cancels what has not started and
+    kills the workers, so nothing is left running.
+    """
+    n_workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
+    idle = queue.SimpleQueue()
+    all_workers = [Worker(i, limits, sandbox) for i in range(n_workers)]
+    for w in all_workers:
+        idle.put(w)
+    stopping = threading.Event()
+
+    def grade_one(sub, spec, data):
+        worker = idle.get()
+        try:
+            if stopping.is_set():
+                return None
+            return grade_submission(data, spec, worker, sub.student, seed_key)
+        finally:
+            idle.put(worker)
+
+    executor = ThreadPoolExecutor(n_workers)
+    try:
+        futures = {executor.submit(grade_one, *job): job for job in todo}
+        for future in as_completed(futures):
+            sub, spec, _ = futures[future]
+            try:
+                result = future.result()
+            except Exception as error:  # a fault of the grader itself: record it, go on
+                result = _unreadable(sub, spec, f"grader error: {type(error).__name__}: {error}")
+            yield sub, spec, result
+    finally:
+        stopping.set()
+        executor.shutdown(wait=False, cancel_futures=True)
+        for w in all_workers:
+            w.close()
+
+
+def _unreadable(sub, spec, reason):
+    """A flagged result for a submission that could not be graded at all."""
+    data = sub.path.read_bytes() if sub.path else b""
+    if spec is None:
+        result = {"student": sub.student, "assignment": sub.assignment, "notebook": course.EXERCISE.removesuffix(".ipynb"),
+                  "sha256": _sha256(data), "status": "flagged", "flags": [], "score": 0.0, "max_score": 0.0,
+                  "seconds": 0.0, "parts": []}
+    else:
+        result = new_result(sub.student, sub.assignment, spec, _sha256(data))
+        result["status"] = "flagged"
+    result["flags"].append(reason)
+    return result
+
+
+def _sha256(data):
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,161 @@
+"""Hidden checks: how every exercise part is decided.
+
+A *check* compares a student's function with an independent reference (a torch built-in,
+a closed form, a published table) on randomized inputs. In an exercise notebook's source
+form, a test cell's hidden region names its checks::
+
+    ### BEGIN HIDDEN TESTS
+    from autograder.checks import check
+    check("transformers.softmax", softmax)
+    ### END HIDDEN TESTS
+
+Run in the source notebook (by the author, or by nbval) ``check`` runs in-process and raises
+``AssertionError`` on a mismatch. The grader never runs that region in the student's process:
+it reads the check names, draws the inputs itself, asks the sandboxed submission only for the
+function's outputs, and compares them here, outside the student's reach.
+"""
+
+import importlib
+import pkgutil
+import secrets
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class Case:
+    """One call of the student's function: positional and keyword arguments."""
+
+    args: tuple
+    kwargs: dict = field(default_factory=dict)
+
+    def describe(self):
+        """A short, input-free description of the call for feedback: shapes, dtypes and options."""
+        parts = [_describe(a) for a in self.args] + [f"{k}={_describe(v)}" for k, v in self.kwargs.items()]
+        return f"({', '.join(parts)})"
+
+
+@dataclass(frozen=True)
+class Check:
+    """A hidden test: ``function`` must match ``reference`` on every case drawn by ``cases``.
+
+    ``cases(generator)`` returns a list of :class:`Case`; ``reference`` takes the same arguments.
+    Outputs are compared with ``torch.testing.assert_close(actual, expected, rtol, atol)``.
+    ``forbid`` lists attribute or function names the answer may not use (for example
+    ``"softmax"`` in the softmax part), so that wrapping a built-in earns nothing.
+    """
+
+    name: str
+    function: str
+    cases: Callable[[torch.Generator], list]
+    reference: Callable
+    rtol: float = 1e-5
+    atol: float = 1e-6
+    forbid: tuple = ()
+    description: str = ""
+
+    def compare(self, case, actual):
+        """``None`` when ``actual`` matches the reference on ``case``, else a message saying how not."""
+        expected = self.reference(*case.args, **case.kwargs)
+        return compare_outputs(actual, expected, self.rtol, self.atol)
+
+
+REGISTRY: dict = {}
+
+
+def register(check_):
+    """Add a check to the registry under its name; names must be unique."""
+    if check_.name in REGISTRY:
+        raise ValueError(f"duplicate check name {check_.name!r}")
+    REGISTRY[check_.name] = check_
+    return check_
+
+
+def get(name):
+    """The registered check called ``name`` (chapter modules are imported on first use)."""
+    _load_all()
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"no hidden check named {name!r}; known: {sorted(REGISTRY)}") from None
+
+
+def _load_all():
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+
+
+def draw_cases(check_, seed):
+    """The cases of ``check_`` for an integer ``seed``: the same seed gives the same inputs."""
+    generator = torch.Generator().manual_seed(seed)
+    return check_.cases(generator)
+
+
+def compare_outputs(actual, expected, rtol, atol):
+    """``None`` if ``actual`` equals ``expected`` within tolerance, else a one-line reason.
+
+    ``actual`` arrives from the sandbox already decoded, so it holds only tensors, numbers,
+    strings and containers of them: nothing the student's code could have patched.
+    """
+    if isinstance(expected, (tuple, list)):
+        if not isinstance(actual, (tuple, list)) or len(actual) != len(expected):
+            return f"expected a sequence of {len(expected)} outputs, got {_describe(actual)}"
+        for i, (a, e) in enumerate(zip(actual, expected)):
+            reason = compare_outputs(a, e, rtol, atol)
+            if reason:
+                return f"output {i}: {reason}"
+        return None
+    if isinstance(expected, torch.Tensor):
+        if isinstance(actual, np.ndarray):
+            actual = torch.from_numpy(actual)
+        if not isinstance(actual, torch.Tensor):
+            return f"expected a tensor of shape {tuple(expected.shape)}, got {_describe(actual)}"
+        if actual.shape != expected.shape:
+            return f"expected shape {tuple(expected.shape)}, got {tuple(actual.shape)}"
+        if actual.dtype != expected.dtype:
+            if expected.dtype == torch.bool or actual.dtype == torch.bool:
+                return f"expected dtype {expected.dtype}, got {actual.dtype}"
+            actual = actual.to(expected.dtype)
+        try:
+            torch.testing.assert_close(actual, expected, rtol=rtol, atol=atol, equal_nan=True)
+        except AssertionError as error:
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            return "; ".join(lines[:3])
+        return None
+    if isinstance(expected, float):
+        if not isinstance(actual, (int, float)) or isinstance(actual, bool):
+            return f"expected a number, got {_describe(actual)}"
+        if not abs(actual - expected) <= atol + rtol * abs(expected):
+            return f"expected {expected:.6g}, got {actual:.6g}"
+        return None
+    if actual != expected or type(actual) is not type(expected):
+        return f"expected {expected!r}, got {_describe(actual)}"
+    return None
+
+
+def check(name, function):
+    """Run hidden check ``name`` on ``function`` in this process (authoring and nbval).
+
+    Draws fresh random cases each call and raises ``AssertionError`` on the first mismatch.
+    """
+    check_ = get(name)
+    for case in draw_cases(check_, secrets.randbits(32)):
+        actual = function(*case.args, **case.kwargs)
+        reason = check_.compare(case, actual)
+        if reason:
+            raise AssertionError(f"{name} on input {case.describe()}: {reason}")
+
+
+def _describe(value):
+    if isinstance(value, torch.Tensor):
+        return f"tensor{tuple(value.shape)} {str(value.dtype).removeprefix('torch.')}"
+    if isinstance(value, np.ndarray):
+        return f"array{value.shape} {value.dtype}"
+    if isinstance(value, (tuple, list)):
+        return "(" + ", ".join(_describe(v) for v in value) + ")"
+    if isinstance(value, (int, float, bool, str)) or value is None:
+        return repr(value)
+    return type(value).__name__

@@ -1,0 +1,207 @@
+"""Grade one submitted notebook: rebuild it from the release, run it sandboxed, score each part.
+
+The notebook that runs is the *source* exercise with the student's answers put in: every
+locked cell and visible test is the instructor's version (a deleted or edited test is
+restored and flagged), the student's solution cells and any cells they added run in their
+place, and stored outputs are ignored. At each test cell the visible checks run in the
+sandbox; then each hidden check draws inputs here, asks the sandbox for the student
+function's outputs, and compares them here with an independent reference. A part earns its
+points only when both pass.
+"""
+
+import hashlib
+import json
+import time
+
+import torch
+
+from autograder import checks, integrity
+from autograder.sandbox import wire
+from autograder.spec import SpecError, grade_id, is_grade, is_solution, source_checksum, split_hidden
+from autograder.worker import Failure
+
+MAX_NOTEBOOK_BYTES = 20 * 2**20
+
+
+def new_result(student, assignment, spec, sha256):
+    return {
+        "student": student, "assignment": assignment, "notebook": spec.notebook, "sha256": sha256,
+        "status": "graded", "flags": [], "score": 0.0, "max_score": spec.max_score, "seconds": 0.0,
+        "parts": [{"grade_id": p.grade_id, "points": p.points, "manual": p.manual, "score": None if p.manual else 0.0,
+                   "visible": None, "checks": [], "error": None} for p in spec.parts],
+    }
+
+
+def read_cells(data):
+    """The submission's cells as ``(cell_type, source, grade_id)`` triples, or raise ValueError."""
+    if not data.strip():
+        raise ValueError("the file is empty")
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        raise ValueError(f"the file is larger than {MAX_NOTEBOOK_BYTES} bytes")
+    try:
+        nb = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(f"not valid JSON ({error})") from None
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise ValueError("not a Jupyter notebook (no list of cells)")
+    cells = []
+    for cell in nb["cells"]:
+        if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
+            raise ValueError("a cell is not a notebook cell")
+        source = cell.get("source", "")
+        if isinstance(source, list) and all(isinstance(s, str) for s in source):
+            source = "".join(source)
+        if not isinstance(source, str):
+            raise ValueError("a cell's source is not text")
+        cells.append((cell["cell_type"], source, grade_id(cell) if isinstance(cell.get("metadata"), dict) else None))
+    return cells
+
+
+def build_plan(spec, submitted, result):
+    """The cells to run, in order: ``("code", source, owner)`` and ``("test", part)`` steps.
+
+    ``owner`` is the grade id of the student's solution cell, ``"student"`` for a cell the
+    student added, or ``None`` for the instructor's own cells.
+    """
+    by_id = {gid: (kind, source) for kind, source, gid in submitted if gid}
+    source_ids = {grade_id(c) for c in spec.cells if grade_id(c)}
+    if not set(spec.solution_ids) & set(by_id) or set(by_id) - source_ids:
+        raise LookupError(f"this is not a notebook of assignment {spec.assignment!r}: its graded cells "
+                          f"do not match (expected ids {sorted(source_ids)})")
+    # cells the student added, keyed by the graded cell they follow in the submission
+    added, anchor = {}, None
+    for kind, source, gid in submitted:
+        if gid in source_ids:
+            anchor = gid
+        elif kind == "code" and source.strip():
+            added.setdefault(anchor, []).append(source)
+    parts = {p.grade_id: p for p in spec.parts}
+    plan = [("code", s, "student") for s in added.get(None, [])]
+    for cell in spec.cells:
+        gid = grade_id(cell)
+        if cell.cell_type == "code":
+            if is_solution(cell) and not is_grade(cell):
+                if gid in by_id:
+                    plan.append(("code", by_id[gid][1], gid))
+                else:
+                    result["flags"].append(f"missing answer cell {gid!r} (restored from the release)")
+            elif is_grade(cell) and not is_solution(cell):
+                if gid not in by_id:
+                    result["flags"].append(f"deleted test cell {gid!r} (restored)")
+                elif source_checksum(_visible(by_id[gid][1])) != source_checksum(parts[gid].visible_source):
+                    result["flags"].append(f"edited test cell {gid!r} (restored)")
+                plan.append(("test", parts[gid]))
+            else:
+                plan.append(("code", cell.source, None))
+        plan.extend(("code", s, "student") for s in added.get(gid, []) if gid)
+    return plan
+
+
+def _visible(source):
+    """A submitted test cell without a hidden region (a source notebook submitted as is has one)."""
+    try:
+        return split_hidden(source)[0]
+    except SpecError:
+        return source
+
+
+def scan_integrity(plan, spec, result):
+    """Flag answers that use the reference package or a forbidden shortcut; return the tainted parts."""
+    tainted = {}
+    student_cells = [(owner, source) for step, source, owner in (s for s in plan if s[0] == "code") if owner]
+    package_anywhere = [o for o, s in student_cells if integrity.uses_protected_package(s)]
+    for part in spec.parts:
+        for check_name, function in part.checks:
+            check_ = checks.get(check_name)
+            defining = [s for o, s in student_cells if integrity.defines(s, function)]
+            if package_anywhere:
+                tainted[part.grade_id] = "the submission imports the course's reference package"
+            for source in defining:
+                used = integrity.forbidden_uses(source, check_.forbid)
+                if used:
+                    tainted[part.grade_id] = f"{function} uses {', '.join(used)}, which this part asks you to write yourself"
+    for reason in sorted(set(tainted.values())):
+        result["flags"].append(reason)
+    return tainted
+
+
+def run_check(worker, check_name, function, seed):
+    """Run one hidden check through the sandbox; return ``{"name", "passed", "message"}``."""
+    check_ = checks.get(check_name)
+    cases = checks.draw_cases(check_, seed)
+    arrays, encoded = [], []
+    for case in cases:
+        encoded.append({"args": wire.encode(tuple(case.args), arrays, torch),
+                        "kwargs": wire.encode(dict(case.kwargs), arrays, torch)})
+    reply, reply_arrays = worker.request({"op": "call", "function": function, "cases": encoded}, arrays)
+    outcome = {"name": check_name, "description": check_.description, "passed": False, "message": ""}
+    results = reply.get("results")
+    if reply.get("op") != "call_done" or not isinstance(results, list) or len(results) != len(cases):
+        raise Failure("protocol violation: malformed reply to a hidden check")
+    for case, answer in zip(cases, results):
+        if not isinstance(answer, dict) or not answer.get("ok"):
+            error = answer.get("error") if isinstance(answer, dict) else "malformed"
+            outcome["message"] = f"{function}{case.describe()} raised {str(error)[:300]}"
+            return outcome
+        try:
+            actual = wire.decode(answer["value"], reply_arrays, torch)
+        except (wire.ProtocolError, KeyError, TypeError, ValueError) as error:
+            raise Failure(f"protocol violation: {error}") from None
+        reason = check_.compare(case, actual)
+        if reason:
+            outcome["message"] = f"{function}{case.describe()}: {reason}"
+            return outcome
+    outcome.update(passed=True, message=f"{len(cases)} random cases match")
+    return outcome
+
+
+def grade_submission(data, spec, worker, student, seed_key=b""):
+    """Grade notebook bytes ``data`` against ``spec`` with ``worker``; return a result dict.
+
+    The hidden checks' inputs are seeded from ``seed_key`` and the notebook's hash, so
+    regrading the same file gives the same result while a student cannot predict the inputs.
+    """
+    started = time.monotonic()
+    sha256 = hashlib.sha256(data).hexdigest()
+    result = new_result(student, spec.assignment, spec, sha256)
+    seed = int.from_bytes(hashlib.sha256(seed_key + data).digest()[:4], "big")
+    try:
+        plan = build_plan(spec, read_cells(data), result)
+    except (ValueError, LookupError) as error:
+        kind = "malformed notebook" if isinstance(error, ValueError) else "wrong assignment"
+        result.update(status="flagged", flags=[f"{kind}: {error}"])
+        return _finish(result, started)
+    tainted = scan_integrity(plan, spec, result)
+    parts = {p["grade_id"]: p for p in result["parts"]}
+
+    def drive(w):
+        for index, step in enumerate(plan):
+            if step[0] == "code":
+                w.request({"op": "cell", "index": index, "source": step[1]})
+                continue
+            part, record = step[1], parts[step[1].grade_id]
+            reply, _ = w.request({"op": "cell", "index": index, "source": part.visible_source})
+            record["visible"] = bool(reply.get("ok"))
+            if not record["visible"]:
+                record["error"] = str(reply.get("error", ""))[:2000]
+            for check_name, function in part.checks:
+                record["checks"].append(run_check(w, check_name, function, seed))
+            passed = record["visible"] and all(c["passed"] for c in record["checks"])
+            if part.grade_id in tainted:
+                record["error"] = tainted[part.grade_id]
+                passed = False
+            record["score"] = part.points if passed else 0.0
+
+    failure = worker.run_submission(drive)
+    if failure:
+        result["status"] = "flagged"
+        result["flags"].append(f"stopped early: {failure}")
+    if tainted:
+        result["status"] = "flagged"
+    return _finish(result, started)
+
+
+def _finish(result, started):
+    result["score"] = sum(p["score"] or 0.0 for p in result["parts"])
+    result["seconds"] = round(time.monotonic() - started, 3)
+    return result

@@ -1,0 +1,199 @@
+"""The sandboxed side of grading: a warm interpreter that forks one process per submission.
+
+Started once per worker (inside bubblewrap when available), it imports torch, numpy and
+IPython, says ``ready``, then serves jobs read from the grader on stdin:
+
+- ``start``: fork a child for one submission. The child drops to the worker's own user id
+  (when started as root), applies resource limits, works in a private temporary directory and
+  answers ``cell`` (run a notebook cell) and ``call`` (call a function on encoded arguments)
+  until ``end``. Its standard output and error go to a size-limited file, never to the grader.
+- after the child exits, every process it left behind is killed, its directory removed, and
+  ``ended`` reports how it exited. Each submission starts from the same clean, warm state and
+  none sees another's memory or files.
+
+Everything the child sends is untrusted: the grader only compares returned values with its
+own references.
+"""
+
+import ctypes
+import os
+import resource
+import shutil
+import signal
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+import numpy  # noqa: E402,F401  (warm import, shared by every child)
+import torch  # noqa: E402
+from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
+
+import wire  # noqa: E402
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent():
+    """Ask the kernel to kill this process when its parent dies, so nothing outlives the grader."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+PROTOCOL_IN = os.dup(0)
+PROTOCOL_OUT = os.dup(1)
+
+
+def read_exact(n):
+    chunks = []
+    while n:
+        chunk = os.read(PROTOCOL_IN, n)
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def send(header, arrays=()):
+    data = wire.pack(header, arrays)
+    while data:
+        data = data[os.write(PROTOCOL_OUT, data):]
+
+
+def main():
+    die_with_parent()
+    for fd in (0, 1, 2):
+        os.dup2(os.open(os.devnull, os.O_RDWR), fd)
+    send({"op": "ready", "pid": os.getpid(), "root": os.geteuid() == 0})
+    while True:
+        try:
+            header, _ = wire.unpack(read_exact)
+        except EOFError:
+            return
+        if header.get("op") != "start":
+            send({"op": "error", "error": f"expected start, got {header.get('op')!r}"})
+            continue
+        workdir = tempfile.mkdtemp(prefix="submission-", dir=tempfile.gettempdir())
+        os.chmod(workdir, 0o777)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                serve_submission(header, workdir)
+            except BaseException as error:  # report, never raise into the zygote's loop
+                send({"op": "error", "error": f"sandbox setup failed: {_describe_error(error)}"})
+            finally:
+                os._exit(0)
+        send({"op": "forked", "pid": pid})
+        started = time.monotonic()
+        _, status = os.waitpid(pid, 0)
+        leftovers = kill_leftovers()
+        shutil.rmtree(workdir, ignore_errors=True)
+        send({"op": "ended", "exit_code": os.waitstatus_to_exitcode(status),
+              "seconds": round(time.monotonic() - started, 3), "leftover_processes": leftovers})
+
+
+def kill_leftovers():
+    """Kill every process of this sandbox but this one and its init; return how many there were.
+
+    Only meaningful in a private PID namespace, where /proc lists the sandbox alone; outside
+    one (no sandbox) the child's session is killed by the grader instead.
+    """
+    if not os.environ.get("AUTOGRADER_PID_NAMESPACE"):
+        return 0
+    killed = set()
+    for _ in range(50):
+        others = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid())]
+        if not others:
+            break
+        for pid in others:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed.add(pid)
+            except (ProcessLookupError, PermissionError):
+                pass
+        for pid in others:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+        time.sleep(0.01)
+    return len(killed)
+
+
+def serve_submission(job, workdir):
+    """Runs in the forked child: confine this process, then answer cells and calls until ``end``."""
+    os.setsid()
+    die_with_parent()
+    limits = job["limits"]
+    if os.geteuid() == 0 and job.get("uid"):
+        os.setgroups([])
+        os.setgid(job["uid"])
+        os.setuid(job["uid"])
+    os.chdir(workdir)
+    os.environ.update(HOME=workdir, TMPDIR=workdir)
+    output = os.open(os.path.join(workdir, "output.txt"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(output, 1)
+    os.dup2(output, 2)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversized output fails the write, not the process
+    address_space = _address_space_bytes() + limits["memory_bytes"]
+    resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits["output_bytes"], limits["output_bytes"]))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if os.geteuid() != 0:
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"], limits["processes"]))
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    shell = InteractiveShell.instance()
+    while True:
+        header, arrays = wire.unpack(read_exact)
+        op = header.get("op")
+        if op == "cell":
+            send(run_cell(shell, header["source"]) | {"op": "cell_done", "index": header["index"]})
+        elif op == "call":
+            results, out_arrays = call(shell, header["function"], header["cases"], arrays)
+            send({"op": "call_done", "results": results}, out_arrays)
+        else:
+            return
+
+
+def run_cell(shell, source):
+    result = shell.run_cell(source, store_history=False)
+    error = result.error_before_exec or result.error_in_exec
+    if error is None:
+        return {"ok": True}
+    return {"ok": False, "error": _describe_error(error)}
+
+
+def call(shell, name, cases, arrays):
+    """Call the submission's function ``name`` on each encoded case; encode each outcome."""
+    function = shell.user_ns.get(name)
+    if not callable(function):
+        message = f"the notebook defines no function named {name!r}"
+        return [{"ok": False, "error": message} for _ in cases], []
+    results, out_arrays = [], []
+    for case in cases:
+        try:
+            args = wire.decode(case["args"], arrays, torch)
+            kwargs = wire.decode(case["kwargs"], arrays, torch)
+            value = function(*args, **kwargs)
+            results.append({"ok": True, "value": wire.encode(value, out_arrays, torch)})
+        except BaseException as error:  # a submission's exception of any kind is its own failure
+            results.append({"ok": False, "error": _describe_error(error)})
+    return results, out_arrays
+
+
+def _describe_error(error):
+    try:
+        text = f"{type(error).__name__}: {error}"
+    except BaseException:
+        text = type(error).__name__
+    return text[:2000]
+
+
+def _address_space_bytes():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[0]) * resource.getpagesize()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""Messages between the grader and the sandbox: length-prefixed frames of JSON and arrays.
+
+A message is a JSON header and a list of arrays. On the wire it is one frame holding the
+header and, when there are arrays, a second frame holding them as an ``.npz`` archive, which
+``numpy.load(allow_pickle=False)`` reads without running any code. Values (arguments and
+return values) are encoded by :func:`encode` into JSON plus arrays, never pickled.
+"""
+
+import io
+import json
+import struct
+
+import numpy as np
+
+MAX_FRAME_BYTES = 256 * 2**20
+_LENGTH = struct.Struct(">I")
+
+
+class ProtocolError(Exception):
+    """A frame or value that does not follow this format."""
+
+
+def pack(header, arrays=()):
+    """The bytes of one message: header frame, then an array frame if there are arrays."""
+    header = dict(header, n_arrays=len(arrays))
+    frames = [json.dumps(header).encode()]
+    if arrays:
+        buffer = io.BytesIO()
+        np.savez(buffer, *arrays)
+        frames.append(buffer.getvalue())
+    return b"".join(_LENGTH.pack(len(f)) + f for f in frames)
+
+
+def read_frame(read_exact):
+    """One frame's payload; ``read_exact(n)`` returns exactly ``n`` bytes or raises EOFError."""
+    (length,) = _LENGTH.unpack(read_exact(_LENGTH.size))
+    if length > MAX_FRAME_BYTES:
+        raise ProtocolError(f"frame of {length} bytes exceeds the limit of {MAX_FRAME_BYTES}")
+    return read_exact(length)
+
+
+def unpack(read_exact):
+    """Read one message as ``(header, arrays)``."""
+    try:
+        header = json.loads(read_frame(read_exact))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ProtocolError(f"malformed header: {error}") from None
+    if not isinstance(header, dict) or not isinstance(header.get("n_arrays"), int):
+        raise ProtocolError("header is not a message")
+    arrays = []
+    if header["n_arrays"]:
+        try:
+            with np.load(io.BytesIO(read_frame(read_exact)), allow_pickle=False) as archive:
+                arrays = [archive[f"arr_{i}"] for i in range(header["n_arrays"])]
+        except (ValueError, KeyError, OSError, EOFError) as error:
+            raise ProtocolError(f"malformed arrays: {error}") from None
+    return header, arrays
+
+
+def encode(value, arrays, torch=None):
+    """JSON-able form of ``value``; tensors and arrays are appended to ``arrays`` and referenced."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return {"t": "py", "v": value}
+    if isinstance(value, (tuple, list)):
+        return {"t": type(value).__name__, "v": [encode(v, arrays, torch) for v in value]}
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {"t": "dict", "v": {k: encode(v, arrays, torch) for k, v in value.items()}}
+    if isinstance(value, np.ndarray) and value.dtype != object:
+        arrays.append(np.ascontiguousarray(value))
+        return {"t": "ndarray", "i": len(arrays) - 1}
+    if torch is not None and isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu()
+        dtype = str(tensor.dtype).removeprefix("torch.")
+        if tensor.dtype == torch.bfloat16:
+            tensor = tensor.float()
+        arrays.append(np.ascontiguousarray(tensor.resolve_conj().resolve_neg().numpy()))
+        return {"t": "tensor", "i": len(arrays) - 1, "dtype": dtype}
+    raise ProtocolError(f"cannot send a value of type {type(value).__name__}")
+
+
+def decode(encoded, arrays, torch=None):
+    """The value that :func:`encode` encoded; tensors come back as tensors when torch is given."""
+    try:
+        kind = encoded["t"]
+        if kind == "py":
+            value = encoded["v"]
+            if value is not None and not isinstance(value, (bool, int, float, str)):
+                raise ProtocolError("bad plain value")
+            return value
+        if kind in ("tuple", "list"):
+            items = [decode(v, arrays, torch) for v in encoded["v"]]
+            return tuple(items) if kind == "tuple" else items
+        if kind == "dict":
+            return {str(k): decode(v, arrays, torch) for k, v in encoded["v"].items()}
+        array = arrays[encoded["i"]]
+        if kind == "ndarray" or torch is None:
+            return array
+        if kind == "tensor":
+            tensor = torch.from_numpy(array.copy())
+            return tensor.to(getattr(torch, encoded["dtype"])) if encoded["dtype"] == "bfloat16" else tensor
+    except (KeyError, IndexError, TypeError, AttributeError) as error:
+        raise ProtocolError(f"malformed value: {error!r}") from None
+    raise ProtocolError(f"unknown value kind {kind!r}")

@@ -1,0 +1,226 @@
+"""A grading worker: one warm sandboxed interpreter (``sandbox/runner.py``) and its limits.
+
+The worker starts the runner inside bubblewrap: a private PID, network, IPC and mount
+namespace in which only the system, the Python installation and the runner's own folder are
+visible, read-only, and ``/tmp`` is private. The repository (solutions, hidden checks,
+gradebook, other submissions) is not mounted at all. Started as root, each submission also
+runs under the worker's own unprivileged user id, so the process-count limit applies.
+
+Every request has a deadline; a runner that misses it, crashes or sends garbage is killed
+with everything it started, and the worker starts a fresh one for the next submission.
+"""
+
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from autograder.sandbox import wire
+
+RUNNER_DIR = Path(__file__).resolve().parent / "sandbox"
+SANDBOX_RUNNER_DIR = "/opt/autograder-sandbox"
+FIRST_UID = 61000  # each worker's submissions run as FIRST_UID + worker index (when root)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-submission limits: seconds per cell and per notebook, bytes of memory and output."""
+
+    cell_seconds: float = 60.0
+    notebook_seconds: float = 300.0
+    memory_bytes: int = 2 * 2**30
+    output_bytes: int = 16 * 2**20
+    processes: int = 64
+
+
+class SandboxUnavailable(RuntimeError):
+    """bubblewrap is missing or cannot create namespaces here."""
+
+
+class Failure(Exception):
+    """The submission's process timed out, died or broke the protocol; ``reason`` says which."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def sandbox_command(python=sys.executable, program=None):
+    """The bubblewrap command line that runs ``program`` (default: the runner) in the sandbox."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        raise SandboxUnavailable("bubblewrap (bwrap) is not installed: apt-get install bubblewrap")
+    namespaces = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+    if os.geteuid() != 0:
+        namespaces.append("--unshare-user")
+    command = [bwrap, *namespaces, "--die-with-parent", "--new-session",
+               "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+               "--setenv", "AUTOGRADER_PID_NAMESPACE", "1"]
+    binds = {path: path for path in ("/usr", "/bin", "/lib", "/lib64", "/lib32", "/etc") if os.path.exists(path)}
+    for prefix in (sys.base_prefix, sys.prefix, str(Path(python).resolve().parent.parent)):
+        binds[prefix] = prefix
+    binds[str(RUNNER_DIR)] = SANDBOX_RUNNER_DIR
+    # bubblewrap creates missing parent folders readable by root only; the submission runs
+    # under another user id, so create them world-readable first.
+    parents = {str(p) for target in binds.values() for p in Path(target).parents if str(p) != "/"}
+    for parent in sorted(parents, key=lambda p: p.count("/")):
+        command += ["--perms", "0755", "--dir", parent]
+    for source, target in binds.items():
+        command += ["--ro-bind", source, target]
+    if os.geteuid() == 0:
+        for capability in ("CAP_SETUID", "CAP_SETGID", "CAP_KILL"):
+            command += ["--cap-add", capability]
+    return command + (program or [python, "-E", "-s", f"{SANDBOX_RUNNER_DIR}/runner.py"])
+
+
+def check_sandbox():
+    """Raise SandboxUnavailable with the reason unless bubblewrap works on this machine."""
+    command = sandbox_command(program=["/bin/true"])
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode:
+        raise SandboxUnavailable(f"bubblewrap cannot create a sandbox here: {result.stderr.strip()}")
+
+
+class Worker:
+    """One sandboxed runner; ``run_submission`` gives it a job and restarts it when needed."""
+
+    def __init__(self, index=0, limits=Limits(), sandbox=True):
+        self.index = index
+        self.limits = limits
+        self.sandbox = sandbox
+        self.process = None
+        self.child_session = None
+        self._buffer = b""
+
+    # -- process management -------------------------------------------------------------
+    def _start(self):
+        if self.sandbox:
+            command = sandbox_command()
+        else:
+            command = [sys.executable, "-E", "-s", str(RUNNER_DIR / "runner.py")]
+        env = {"PATH": os.defpath, "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg",
+               "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"}
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+        self._buffer = b""
+        header, _ = self._receive(time.monotonic() + 120)
+        if header.get("op") != "ready":
+            self.kill()
+            raise Failure(f"the sandbox did not start: {header}")
+
+    def kill(self):
+        """Kill the runner, its children and the current submission's session."""
+        if self.child_session:
+            self._kill_session()
+        if self.process:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if self.process:
+            self.process.wait()
+            for pipe in (self.process.stdin, self.process.stdout):
+                pipe.close()
+        self.process = None
+        self.child_session = None
+
+    def close(self):
+        self.kill()
+
+    # -- messages -------------------------------------------------------------------------
+    def _send(self, header, arrays=()):
+        try:
+            self.process.stdin.write(wire.pack(header, arrays))
+            self.process.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise Failure("the submission's process died") from None
+
+    def _read_exact(self, n, deadline):
+        fd = self.process.stdout.fileno()
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while len(self._buffer) < n:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not selector.select(remaining):
+                    raise TimeoutError
+                chunk = os.read(fd, max(n - len(self._buffer), 1 << 16))
+                if not chunk:
+                    raise EOFError
+                self._buffer += chunk
+        data, self._buffer = self._buffer[:n], self._buffer[n:]
+        return data
+
+    def _receive(self, deadline):
+        try:
+            return wire.unpack(lambda n: self._read_exact(n, deadline))
+        except TimeoutError:
+            raise Failure("timeout") from None
+        except EOFError:
+            raise Failure("the sandbox process exited") from None
+        except wire.ProtocolError as error:
+            raise Failure(f"protocol violation: {error}") from None
+
+    def request(self, header, arrays=(), seconds=None):
+        """Send one request of the current submission and return its reply ``(header, arrays)``."""
+        self._send(header, arrays)
+        deadline = time.monotonic() + min(seconds or self.limits.cell_seconds, self._time_left())
+        reply, reply_arrays = self._receive(deadline)
+        if reply.get("op") == "ended":
+            raise Failure(f"the submission's process exited (code {reply.get('exit_code')})")
+        if reply.get("op") == "error":
+            raise Failure(str(reply.get("error")))
+        return reply, reply_arrays
+
+    def _time_left(self):
+        return max(self._notebook_deadline - time.monotonic(), 0.001)
+
+    # -- one submission ---------------------------------------------------------------------
+    def run_submission(self, drive):
+        """Run ``drive(self)`` for one submission in a fresh child of the runner.
+
+        ``drive`` sends ``cell`` and ``call`` requests through :meth:`request` and keeps what it
+        learns itself. Returns ``None``, or the reason the submission's process failed (a
+        timeout, a crash, a protocol violation). The worker is left ready for the next one.
+        """
+        self._notebook_deadline = time.monotonic() + self.limits.notebook_seconds
+        job = {"op": "start", "limits": asdict(self.limits)}
+        if self.sandbox and os.geteuid() == 0:
+            job["uid"] = FIRST_UID + self.index
+        try:
+            if self.process is None:
+                self._start()
+            self._send(job)
+            forked, _ = self._receive(time.monotonic() + 30)
+            if forked.get("op") != "forked":
+                raise Failure(f"the sandbox refused the submission: {forked}")
+            self.child_session = None if self.sandbox else forked["pid"]
+            drive(self)
+            self._send({"op": "end"})
+            ended, _ = self._receive(time.monotonic() + 30)
+            if ended.get("op") != "ended":
+                raise Failure(f"protocol violation: expected the end of the submission, got {ended.get('op')!r}")
+            if not self.sandbox:
+                self._kill_session()
+            return None
+        except Failure as failure:
+            self.kill()
+            return failure.reason
+
+    def _kill_session(self):
+        try:
+            os.killpg(self.child_session, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.child_session = None
+
+
+def warn_unsandboxed():
+    warnings.warn("grading WITHOUT a sandbox: student code runs with your rights and can read "
+                  "and write your files and use the network. Use this only for trusted notebooks.",
+                  stacklevel=2)

@@ -21,7 +21,7 @@ book: $(STAMP)
 	$(RUN) $(BIN)/jupyter-book build -W -n --keep-going .
 
 test: $(STAMP)
-	$(RUN) $(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(RUN) $(BIN)/python -m pytest -n 2 --dist loadfile --nbval --nbval-current-env tests chapters
 
 bench: $(STAMP)
 	$(RUN) $(BIN)/python -m bench

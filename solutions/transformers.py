@@ -34,7 +34,8 @@ def scaled_dot_product_attention(q, k, v, mask=None):
 
     q: ``(..., L, d_k)``, k: ``(..., S, d_k)``, v: ``(..., S, d_v)``; ``mask`` is boolean,
     broadcastable to ``(..., L, S)``, True where a query may attend (torch's convention).
-    Returns ``(..., L, d_v)``.
+    Returns ``(..., L, d_v)``. Every query must be allowed at least one key (a fully masked
+    row has no softmax; it comes out as NaN).
     """
     d_k = q.shape[-1]
     scores = q @ k.transpose(-2, -1) / math.sqrt(d_k)  # (..., L, S)
@@ -108,6 +109,31 @@ def cross_entropy(logits, targets):
 
     logits: ``(..., vocab_size)``, targets: integer ``(...)``; the mean runs over all positions.
     """
-    log_norm = torch.logsumexp(logits, dim=-1)  # (...)
-    target_logits = logits.gather(-1, targets[..., None]).squeeze(-1)  # (...)
+    shifted = logits - logits.amax(dim=-1, keepdim=True)  # largest logit 0: exact in float32
+    log_norm = torch.log(torch.exp(shifted).sum(dim=-1))  # (...)
+    target_logits = shifted.gather(-1, targets[..., None]).squeeze(-1)  # (...)
     return (log_norm - target_logits).mean()
+
+
+def feed_forward(x, w_up, w_down):
+    """Position-wise feed-forward network: ``GELU(x @ w_up.T) @ w_down.T``.
+
+    x: ``(..., d_model)``, w_up: ``(d_ff, d_model)``, w_down: ``(d_model, d_ff)``; GELU is the
+    exact (erf) form.
+    """
+    return torch.nn.functional.gelu(x @ w_up.T) @ w_down.T
+
+
+def transformer_block(x, params, n_heads):
+    """One pre-LayerNorm decoder block: causal self-attention, then a feed-forward network.
+
+    ``x + attention(layer_norm(x))``, then ``x + feed_forward(layer_norm(x))``, each sub-layer
+    reading from and adding to the residual stream. ``params`` maps ``ln1_weight``,
+    ``ln1_bias``, ``w_q``, ``w_k``, ``w_v``, ``w_o``, ``ln2_weight``, ``ln2_bias``, ``w_up`` and
+    ``w_down`` to tensors. x: ``(..., L, d_model)``; returns ``(..., L, d_model)``.
+    """
+    p = params
+    normed = layer_norm(x, p["ln1_weight"], p["ln1_bias"])
+    x = x + multi_head_self_attention(normed, p["w_q"], p["w_k"], p["w_v"], p["w_o"], n_heads, causal=True)
+    normed = layer_norm(x, p["ln2_weight"], p["ln2_bias"])
+    return x + feed_forward(normed, p["w_up"], p["w_down"])

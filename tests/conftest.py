@@ -1,0 +1,63 @@
+"""Shared fixtures: released exercises and submissions built from them."""
+
+import copy
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from autograder import course
+
+REPO = Path(__file__).resolve().parent.parent
+# hostile and broken submissions are data for the grader's tests, not notebooks to run
+collect_ignore_glob = ["corpus/*"]
+
+
+@pytest.fixture(scope="session")
+def released(tmp_path_factory):
+    """Student versions of every exercise, released with nbgrader into a temporary folder."""
+    root = tmp_path_factory.mktemp("course")
+    course.release(course_dir=root / "course", out_dir=root / "release")
+    return root / "release"
+
+
+def load(path):
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def grade_id(cell):
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def answered(release_nb, source_nb, answer_ids):
+    """A copy of ``release_nb`` whose cells with the given grade ids hold the source's answers."""
+    answers = {grade_id(c): c["source"] for c in source_nb["cells"] if grade_id(c)}
+    nb = copy.deepcopy(release_nb)
+    for cell in nb["cells"]:
+        if grade_id(cell) in answer_ids:
+            cell["source"] = answers[grade_id(cell)]
+    return nb
+
+
+def solution_ids(source_nb):
+    meta = [c.get("metadata", {}).get("nbgrader", {}) for c in source_nb["cells"]]
+    return [m["grade_id"] for m in meta if m.get("solution")]
+
+
+def write_submission(root, student, assignment, nb_or_bytes, name=course.EXERCISE):
+    folder = Path(root) / student / assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    data = nb_or_bytes if isinstance(nb_or_bytes, bytes) else json.dumps(nb_or_bytes).encode()
+    (folder / name).write_bytes(data)
+    return folder / name
+
+
+@pytest.fixture
+def fresh_copy(tmp_path):
+    """Copy a file into the test's temporary folder."""
+    def copy_file(path):
+        target = tmp_path / Path(path).name
+        shutil.copy(path, target)
+        return target
+    return copy_file

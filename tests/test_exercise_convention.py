@@ -1,0 +1,64 @@
+"""Every exercise follows the grading convention, and its hidden checks can fail."""
+
+import importlib
+
+import nbformat
+import pytest
+import torch
+
+from autograder import checks, course, integrity
+from autograder.spec import SpecError, load_spec, parse_hidden, split_hidden
+
+ASSIGNMENTS = course.assignments()
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_exercise_parses_and_names_known_checks(assignment):
+    spec = load_spec(course.source_notebook(assignment))
+    auto = [p for p in spec.parts if not p.manual]
+    assert auto, "an exercise needs autograded parts"
+    for part in auto:
+        for name, function in part.checks:
+            assert checks.get(name).function == function, f"{part.grade_id}: check {name} tests {function}"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_reference_answers_use_nothing_forbidden(assignment):
+    path = course.source_notebook(assignment)
+    spec = load_spec(path)
+    module = importlib.import_module(nbformat.read(path, as_version=4).metadata["course"]["solutions_module"])
+    import inspect
+
+    for part in spec.parts:
+        for name, function in part.checks:
+            source = inspect.getsource(getattr(module, function))
+            assert integrity.forbidden_uses(source, checks.get(name).forbid) == []
+
+
+def test_hidden_region_accepts_only_checks():
+    assert parse_hidden('from autograder.checks import check\ncheck("transformers.softmax", softmax)') == (
+        ("transformers.softmax", "softmax"),)
+    for bad in ["assert softmax(x) is not None", 'check("a", f); import os', 'check(name, f)']:
+        with pytest.raises(SpecError):
+            parse_hidden(bad)
+
+
+def test_split_hidden_separates_regions():
+    visible, hidden = split_hidden("a = 1\n### BEGIN HIDDEN TESTS\nsecret\n### END HIDDEN TESTS\nb = 2")
+    assert visible == "a = 1\nb = 2" and hidden == "secret"
+
+
+def test_cases_are_reproducible_from_their_seed():
+    check_ = checks.get("transformers.softmax")
+    first, again, other = (checks.draw_cases(check_, s) for s in (7, 7, 8))
+    assert all(torch.equal(a.args[0], b.args[0]) for a, b in zip(first, again))
+    assert not all(a.args[0].shape == b.args[0].shape and torch.equal(a.args[0], b.args[0])
+                   for a, b in zip(first, other))
+
+
+def test_compare_outputs_reasons():
+    assert checks.compare_outputs(torch.ones(2), torch.ones(2), 0, 0) is None
+    assert "shape" in checks.compare_outputs(torch.ones(3), torch.ones(2), 0, 0)
+    assert "tensor" in checks.compare_outputs(1.0, torch.ones(2), 0, 0)
+    assert "dtype" in checks.compare_outputs(torch.ones(2), torch.ones(2, dtype=torch.bool), 0, 0)
+    assert checks.compare_outputs(torch.ones(2) + 1e-3, torch.ones(2), 0, 1e-6) is not None

@@ -1,0 +1,73 @@
+"""End to end through the instructor's CLI: release, grade three students, feedback, export."""
+
+import csv
+import subprocess
+import sys
+
+import pytest
+
+from autograder import course
+from autograder.spec import load_spec, split_hidden
+
+from conftest import answered, load, solution_ids, write_submission
+
+ASSIGNMENT = "01-transformers"
+
+
+def cli(*args, cwd):
+    result = subprocess.run([sys.executable, "-m", "autograder", *args], cwd=cwd, capture_output=True, text=True)
+    assert result.returncode == 0, f"autograder {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Release the pilot with the CLI, grade a blank, a reference and a half-done submission."""
+    root = tmp_path_factory.mktemp("class")
+    cli("release", ASSIGNMENT, "--out", str(root / "release"), cwd=root)
+    release_nb = load(root / "release" / ASSIGNMENT / course.EXERCISE)
+    source_nb = load(course.source_notebook(ASSIGNMENT))
+    answers = solution_ids(source_nb)
+    write_submission(root / "submitted", "blank", ASSIGNMENT, release_nb)
+    write_submission(root / "submitted", "reference", ASSIGNMENT, answered(release_nb, source_nb, answers))
+    write_submission(root / "submitted", "halfdone", ASSIGNMENT, answered(release_nb, source_nb, answers[:3]))
+    cli("grade", "submitted", "--workers", "2", cwd=root)
+    cli("feedback", cwd=root)
+    cli("export", "--out", "grades.csv", cwd=root)
+    with open(root / "grades.csv", newline="") as stream:
+        rows = {row["student"]: row for row in csv.DictReader(stream)}
+    return root, rows
+
+
+def test_scores(graded):
+    _, rows = graded
+    spec = load_spec(course.source_notebook(ASSIGNMENT))
+    auto_points = sum(p.points for p in spec.parts if not p.manual)
+    assert float(rows["blank"]["score"]) == 0
+    assert float(rows["reference"]["score"]) == auto_points
+    assert 0 < float(rows["halfdone"]["score"]) < auto_points
+    assert {r["max_score"] for r in rows.values()} == {f"{spec.max_score:g}"}
+    assert all(r["status"] == "graded" and r["flags"] == "" for r in rows.values())
+    assert rows["reference"]["needs_manual_grading"] == "yes"  # the written answer
+
+
+def test_feedback_shows_parts_but_no_hidden_source(graded):
+    root, _ = graded
+    source_nb = load(course.source_notebook(ASSIGNMENT))
+    hidden_lines = [line.strip() for cell in source_nb["cells"]
+                    for line in split_hidden("".join(cell["source"]))[1].splitlines() if line.strip()]
+    assert hidden_lines
+    reports = sorted((root / "feedback").rglob("*.html"))
+    assert {p.parent.name for p in reports if p.parent != root / "feedback"} == {"blank", "reference", "halfdone"}
+    for report in reports:
+        text = report.read_text()
+        for line in hidden_lines:
+            assert line not in text and line.replace('"', "&quot;") not in text
+    reference = (root / "feedback" / "reference" / f"{ASSIGNMENT}.html").read_text()
+    assert "transformers.softmax" in reference and "passed" in reference
+    assert (root / "feedback" / f"summary-{ASSIGNMENT}.html").read_text().count("<img") == 1
+
+
+def test_regrading_skips_what_is_done(graded):
+    root, _ = graded
+    assert cli("grade", "submitted", cwd=root).strip().endswith("0 graded, 0 flagged, 3 skipped")

@@ -1,0 +1,59 @@
+"""Released student notebooks hold no solutions, no hidden tests and no outputs."""
+
+import ast
+import importlib
+import inspect
+import textwrap
+
+import nbformat
+import pytest
+
+from autograder import course
+from autograder.spec import HIDDEN_BEGIN, split_hidden
+
+from conftest import grade_id, load
+
+
+def solution_bodies(source_nb):
+    """Lines of code inside every solution region of the source notebook."""
+    lines = []
+    for cell in source_nb["cells"]:
+        source = "".join(cell["source"])
+        inside = False
+        for line in source.splitlines():
+            if "### BEGIN SOLUTION" in line:
+                inside = True
+            elif "### END SOLUTION" in line:
+                inside = False
+            elif inside and line.strip() and not line.strip().startswith("#"):
+                lines.append(line.strip())
+    return lines
+
+
+@pytest.mark.parametrize("assignment", course.assignments())
+def test_release_strips_solutions_hidden_tests_and_outputs(released, assignment):
+    source = load(course.source_notebook(assignment))
+    student = load(released / assignment / course.EXERCISE)
+    text = "\n".join("".join(c["source"]) for c in student["cells"])
+    for line in solution_bodies(source):
+        assert line not in text, f"solution line released: {line}"
+    assert HIDDEN_BEGIN not in text and "autograder" not in text and "check(" not in text
+    assert all(not c.get("outputs") for c in student["cells"] if c["cell_type"] == "code")
+    # the written answer's model answer is gone too
+    for cell in source["cells"]:
+        meta = cell["metadata"].get("nbgrader", {})
+        if meta.get("solution") and meta.get("grade"):
+            assert "".join(cell["source"]).strip() not in text
+    # and every visible test is released unchanged
+    released_tests = {grade_id(c): "".join(c["source"]) for c in student["cells"] if grade_id(c)}
+    for cell in source["cells"]:
+        meta = cell["metadata"].get("nbgrader", {})
+        if meta.get("grade") and not meta.get("solution"):
+            assert split_hidden("".join(cell["source"]))[0].strip() == released_tests[meta["grade_id"]].strip()
+
+
+@pytest.mark.parametrize("assignment", course.assignments())
+def test_release_stubs_every_answer(released, assignment):
+    student = nbformat.read(released / assignment / course.EXERCISE, as_version=4)
+    stubs = [c for c in student.cells if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"]
+    assert stubs and all("raise NotImplementedError()" in c.source for c in stubs)

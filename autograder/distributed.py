@@ -6,6 +6,7 @@ between tasks) and returns the result, which the client alone writes to the grad
 Every Dask worker needs this package installed and, for the sandbox, bubblewrap.
 """
 
+import itertools
 import threading
 
 from autograder.grading import grade_submission
@@ -13,6 +14,7 @@ from autograder.spec import parse_spec
 from autograder.worker import Worker
 
 _local = threading.local()
+_worker_numbers = itertools.count(100)  # distinct from a local batch's workers 0, 1, ...
 
 
 def grade_task(data, spec_text, assignment, notebook, student, seed_key, limits, sandbox):
@@ -23,8 +25,7 @@ def grade_task(data, spec_text, assignment, notebook, student, seed_key, limits,
         specs[key] = parse_spec(spec_text, assignment, notebook)
     worker = getattr(_local, "worker", None)
     if worker is None or worker.limits != limits or worker.sandbox != sandbox:
-        index = threading.get_ident() % 1000
-        worker = _local.worker = Worker(index, limits, sandbox)
+        worker = _local.worker = Worker(next(_worker_numbers), limits, sandbox)
     return grade_submission(data, specs[key], worker, student, seed_key)
 
 

@@ -81,13 +81,16 @@ def grade_all(submissions_dir, store, *, workers=None, limits=Limits(), sandbox=
         results = distributed.grade_on_cluster(todo, scheduler, seed_key, limits, sandbox)
     else:
         results = _grade_locally(todo, seed_key, limits, sandbox, workers)
-    with tqdm(total=len(todo), unit="submission", desc="grading", disable=not progress) as bar:
-        for sub, spec, result in results:
-            if sub.problem:
-                result["flags"].append(sub.problem)
-            store.record(result, spec)
-            summary[result["status"]] += 1
-            bar.update()
+    try:
+        with tqdm(total=len(todo), unit="submission", desc="grading", disable=not progress) as bar:
+            for sub, spec, result in results:
+                if sub.problem:
+                    result["flags"].append(sub.problem)
+                store.record(result, spec)
+                summary[result["status"]] += 1
+                bar.update()
+    finally:
+        results.close()  # on Ctrl-C too: stop the workers now, not when the generator is collected
     return summary
 
 

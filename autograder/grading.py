@@ -21,6 +21,7 @@ from autograder.spec import SpecError, grade_id, is_grade, is_solution, source_c
 from autograder.worker import Failure
 
 MAX_NOTEBOOK_BYTES = 20 * 2**20
+IMPORTS_REFERENCE = "the submission imports the course's reference package"
 
 
 def new_result(student, assignment, spec, sha256):
@@ -115,7 +116,7 @@ def scan_integrity(plan, spec, result):
             check_ = checks.get(check_name)
             defining = [s for o, s in student_cells if integrity.defines(s, function)]
             if package_anywhere:
-                tainted[part.grade_id] = "the submission imports the course's reference package"
+                tainted[part.grade_id] = IMPORTS_REFERENCE
             for source in defining:
                 used = integrity.forbidden_uses(source, check_.forbid)
                 if used:
@@ -125,15 +126,18 @@ def scan_integrity(plan, spec, result):
     return tainted
 
 
-def run_check(worker, check_name, function, seed):
-    """Run one hidden check through the sandbox; return ``{"name", "passed", "message"}``."""
+def run_check(request, check_name, function, seed):
+    """Run one hidden check through the sandbox; return ``{"name", "passed", "message"}``.
+
+    ``request(header, arrays)`` sends one request to the submission and returns its reply.
+    """
     check_ = checks.get(check_name)
     cases = checks.draw_cases(check_, seed)
     arrays, encoded = [], []
     for case in cases:
         encoded.append({"args": wire.encode(tuple(case.args), arrays, torch),
                         "kwargs": wire.encode(dict(case.kwargs), arrays, torch)})
-    reply, reply_arrays = worker.request({"op": "call", "function": function, "cases": encoded}, arrays)
+    reply, reply_arrays = request({"op": "call", "function": function, "cases": encoded}, arrays)
     outcome = {"name": check_name, "description": check_.description, "passed": False, "message": ""}
     results = reply.get("results")
     if reply.get("op") != "call_done" or not isinstance(results, list) or len(results) != len(cases):
@@ -173,19 +177,25 @@ def grade_submission(data, spec, worker, student, seed_key=b""):
         return _finish(result, started)
     tainted = scan_integrity(plan, spec, result)
     parts = {p["grade_id"]: p for p in result["parts"]}
+    imported = set()  # reference packages the sandbox saw the submission try to import
 
     def drive(w):
+        def request(header, arrays=()):
+            reply, reply_arrays = w.request(header, arrays)
+            imported.update(map(str, reply.get("reference_imports") or ()))
+            return reply, reply_arrays
+
         for index, step in enumerate(plan):
             if step[0] == "code":
-                w.request({"op": "cell", "index": index, "source": step[1]})
+                request({"op": "cell", "index": index, "source": step[1]})
                 continue
             part, record = step[1], parts[step[1].grade_id]
-            reply, _ = w.request({"op": "cell", "index": index, "source": part.visible_source})
+            reply, _ = request({"op": "cell", "index": index, "source": part.visible_source})
             record["visible"] = bool(reply.get("ok"))
             if not record["visible"]:
                 record["error"] = str(reply.get("error", ""))[:2000]
             for check_name, function in part.checks:
-                record["checks"].append(run_check(w, check_name, function, seed))
+                record["checks"].append(run_check(request, check_name, function, seed))
             passed = record["visible"] and all(c["passed"] for c in record["checks"])
             if part.grade_id in tainted:
                 record["error"] = tainted[part.grade_id]
@@ -194,9 +204,13 @@ def grade_submission(data, spec, worker, student, seed_key=b""):
 
     failure = worker.run_submission(drive)
     if failure:
-        result["status"] = "flagged"
         result["flags"].append(f"stopped early: {failure}")
-    if tainted:
+    if imported and IMPORTS_REFERENCE not in result["flags"]:
+        result["flags"].append(f"{IMPORTS_REFERENCE} ({', '.join(sorted(imported))}, seen at run time)")
+        for record in result["parts"]:
+            if not record["manual"]:
+                record.update(score=0.0, error=IMPORTS_REFERENCE)
+    if result["flags"]:  # tampering, missing cells, a stopped run: a person should look
         result["status"] = "flagged"
     return _finish(result, started)
 

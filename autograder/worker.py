@@ -30,12 +30,18 @@ FIRST_UID = 61000  # each worker's submissions run as FIRST_UID + worker index (
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-submission limits: seconds per cell and per notebook, bytes of memory and output."""
+    """Per-submission limits: seconds per cell and per notebook, bytes of memory and output.
+
+    ``output_bytes`` caps each file the submission writes (its printed output among them),
+    ``tmp_bytes`` the private ``/tmp`` in all (it lives in memory), ``processes`` the number
+    of processes its user id may run (applied when the grader runs as root).
+    """
 
     cell_seconds: float = 60.0
     notebook_seconds: float = 300.0
     memory_bytes: int = 2 * 2**30
     output_bytes: int = 16 * 2**20
+    tmp_bytes: int = 256 * 2**20
     processes: int = 64
 
 
@@ -51,8 +57,11 @@ class Failure(Exception):
         self.reason = reason
 
 
-def sandbox_command(python=sys.executable, program=None):
-    """The bubblewrap command line that runs ``program`` (default: the runner) in the sandbox."""
+def sandbox_command(python=sys.executable, program=None, tmp_bytes=Limits.tmp_bytes):
+    """The bubblewrap command line that runs ``program`` (default: the runner) in the sandbox.
+
+    ``/tmp`` is a private in-memory file system of at most ``tmp_bytes`` bytes.
+    """
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise SandboxUnavailable("bubblewrap (bwrap) is not installed: apt-get install bubblewrap")
@@ -60,7 +69,7 @@ def sandbox_command(python=sys.executable, program=None):
     if os.geteuid() != 0:
         namespaces.append("--unshare-user")
     command = [bwrap, *namespaces, "--die-with-parent", "--new-session",
-               "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+               "--proc", "/proc", "--dev", "/dev", "--size", str(tmp_bytes), "--tmpfs", "/tmp",
                "--setenv", "AUTOGRADER_PID_NAMESPACE", "1"]
     binds = {path: path for path in ("/usr", "/bin", "/lib", "/lib64", "/lib32", "/etc") if os.path.exists(path)}
     for prefix in (sys.base_prefix, sys.prefix, str(Path(python).resolve().parent.parent)):
@@ -101,7 +110,7 @@ class Worker:
     # -- process management -------------------------------------------------------------
     def _start(self):
         if self.sandbox:
-            command = sandbox_command()
+            command = sandbox_command(tmp_bytes=self.limits.tmp_bytes)
         else:
             command = [sys.executable, "-E", "-s", str(RUNNER_DIR / "runner.py")]
         env = {"PATH": os.defpath, "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg",
@@ -115,7 +124,21 @@ class Worker:
             raise Failure(f"the sandbox did not start: {header}")
 
     def kill(self):
-        """Kill the runner, its children and the current submission's session."""
+        """Kill the runner, its children and the current submission's session; forget them."""
+        process = self.process
+        self.close()
+        if process:
+            for pipe in (process.stdin, process.stdout):
+                pipe.close()
+        self.process = None
+        self.child_session = None
+
+    def close(self):
+        """Kill the runner and the submission's session, from any thread.
+
+        The pipes stay open: a thread waiting on them in :meth:`request` sees the end of the
+        stream at once (closing a file descriptor would not wake it) and cleans up itself.
+        """
         if self.child_session:
             self._kill_session()
         if self.process:
@@ -123,15 +146,7 @@ class Worker:
                 os.killpg(self.process.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-        if self.process:
             self.process.wait()
-            for pipe in (self.process.stdin, self.process.stdout):
-                pipe.close()
-        self.process = None
-        self.child_session = None
-
-    def close(self):
-        self.kill()
 
     # -- messages -------------------------------------------------------------------------
     def _send(self, header, arrays=()):
@@ -156,11 +171,11 @@ class Worker:
         data, self._buffer = self._buffer[:n], self._buffer[n:]
         return data
 
-    def _receive(self, deadline):
+    def _receive(self, deadline, late="timeout"):
         try:
             return wire.unpack(lambda n: self._read_exact(n, deadline))
         except TimeoutError:
-            raise Failure("timeout") from None
+            raise Failure(late) from None
         except EOFError:
             raise Failure("the sandbox process exited") from None
         except wire.ProtocolError as error:
@@ -169,16 +184,21 @@ class Worker:
     def request(self, header, arrays=(), seconds=None):
         """Send one request of the current submission and return its reply ``(header, arrays)``."""
         self._send(header, arrays)
-        deadline = time.monotonic() + min(seconds or self.limits.cell_seconds, self._time_left())
-        reply, reply_arrays = self._receive(deadline)
+        seconds = seconds or self.limits.cell_seconds
+        if seconds < self._time_left():
+            deadline, late = time.monotonic() + seconds, f"timeout: a cell or check ran longer than {seconds:g} s"
+        else:
+            deadline = self._notebook_deadline
+            late = f"timeout: the notebook ran longer than {self.limits.notebook_seconds:g} s"
+        reply, reply_arrays = self._receive(deadline, late)
         if reply.get("op") == "ended":
-            raise Failure(f"the submission's process exited (code {reply.get('exit_code')})")
+            raise Failure(_describe_exit(reply.get("exit_code")))
         if reply.get("op") == "error":
             raise Failure(str(reply.get("error")))
         return reply, reply_arrays
 
     def _time_left(self):
-        return max(self._notebook_deadline - time.monotonic(), 0.001)
+        return self._notebook_deadline - time.monotonic()
 
     # -- one submission ---------------------------------------------------------------------
     def run_submission(self, drive):
@@ -188,7 +208,6 @@ class Worker:
         learns itself. Returns ``None``, or the reason the submission's process failed (a
         timeout, a crash, a protocol violation). The worker is left ready for the next one.
         """
-        self._notebook_deadline = time.monotonic() + self.limits.notebook_seconds
         job = {"op": "start", "limits": asdict(self.limits)}
         if self.sandbox and os.geteuid() == 0:
             job["uid"] = FIRST_UID + self.index
@@ -199,6 +218,7 @@ class Worker:
             forked, _ = self._receive(time.monotonic() + 30)
             if forked.get("op") != "forked":
                 raise Failure(f"the sandbox refused the submission: {forked}")
+            self._notebook_deadline = time.monotonic() + self.limits.notebook_seconds
             self.child_session = None if self.sandbox else forked["pid"]
             drive(self)
             self._send({"op": "end"})
@@ -218,6 +238,16 @@ class Worker:
         except (ProcessLookupError, PermissionError):
             pass
         self.child_session = None
+
+
+def _describe_exit(code):
+    """Why the submission's process ended, from its exit code (negative: killed by a signal)."""
+    if isinstance(code, int) and code < 0:
+        try:
+            return f"the submission's process crashed ({signal.Signals(-code).name})"
+        except ValueError:
+            return f"the submission's process was killed by signal {-code}"
+    return f"the submission's process exited (code {code})"
 
 
 def warn_unsandboxed():

@@ -133,7 +133,7 @@ class GPT(nn.Module):
 
 @torch.no_grad()
 def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None):
-    """Append ``max_new_tokens`` sampled tokens to ``idx`` ``(B, T)``; returns ``(B, T + max_new_tokens)``.
+    """Extend ``idx`` ``(B, T)`` by ``max_new_tokens`` tokens; returns ``(B, T + max_new_tokens)``.
 
     Each step feeds at most the last ``context_length`` tokens, divides the last position's
     logits by ``temperature`` and samples from their softmax, restricted to the ``top_k`` most

@@ -36,8 +36,8 @@ class TrainConfig:
     seed: int = 0
     n_threads: int = 2
     batch: int = 32
-    max_steps: int = 700
-    learning_rate: float = 2e-3  # peak, after a linear warm-up, then cosine decay
+    max_steps: int = 500
+    learning_rate: float = 3e-3  # peak, after a linear warm-up, then cosine decay
     min_learning_rate: float = 1e-4
     warmup_steps: int = 50
     weight_decay: float = 0.1  # on matrices and embeddings only, not on LayerNorm gains
@@ -48,7 +48,8 @@ class TrainConfig:
 def encode_splits(tokenizer: BPETokenizer) -> tuple[torch.Tensor, torch.Tensor]:
     """Token ids ``(n_tokens,)`` int64 of the corpus's training and validation splits."""
     train_text, val_text = train_val_split(load_corpus())
-    return (torch.tensor(tokenizer.encode(text), dtype=torch.int64) for text in (train_text, val_text))
+    splits = (train_text, val_text)
+    return tuple(torch.tensor(tokenizer.encode(text), dtype=torch.int64) for text in splits)
 
 
 def get_batch(ids, batch, context_length, generator):
@@ -99,7 +100,10 @@ def load_trained(data_dir=DATA_DIR) -> tuple[GPT, BPETokenizer]:
 
 
 def main(out_dir=DATA_DIR, config: TrainConfig = TrainConfig()) -> float:
-    """Train the tokenizer and the model, write them and the log to ``out_dir``; return the final validation loss."""
+    """Train the tokenizer and the model, write both and the log to ``out_dir``.
+
+    Returns the final validation loss in nats per token.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(config.n_threads)
@@ -116,11 +120,11 @@ def main(out_dir=DATA_DIR, config: TrainConfig = TrainConfig()) -> float:
     model = GPT(MODEL_CONFIG)
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=config.learning_rate,
-        betas=(0.9, 0.95),
-    )
+    groups = [
+        {"params": decay, "weight_decay": config.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, betas=(0.9, 0.95))
 
     initial_val_loss = validation_loss(model, val_ids)
     rows = []  # (step, mean training loss over the steps since the previous row, validation loss)

@@ -189,8 +189,10 @@ register(
         function="rope",
         cases=_rope_cases,
         reference=_rope_reference,
-        rtol=1e-4,
-        atol=1e-4,
+        # positions reach 2047: a float32 angle of ~2000 rad is off by up to ~1.2e-4 rad
+        # (2048 * 2^-24), which moves unit-size outputs by a few 1e-4 in any correct answer
+        rtol=1e-3,
+        atol=1e-3,
         description="rotating adjacent pairs matches multiplying complex numbers by e^(i * position * frequency)",
     )
 )

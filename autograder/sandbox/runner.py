@@ -7,6 +7,10 @@ IPython, says ``ready``, then serves jobs read from the grader on stdin:
   (when started as root), applies resource limits, works in a private temporary directory and
   answers ``cell`` (run a notebook cell) and ``call`` (call a function on encoded arguments)
   until ``end``. Its standard output and error go to a size-limited file, never to the grader.
+- a process the child forks is not the submission: if it gets back to the request loop it
+  exits, so only the child answers the grader. An import of the course's reference package
+  (which the sandbox does not contain) is refused and reported in every later reply; a
+  submission can remove that guard, and then its import fails all the same.
 - after the child exits, every process it left behind is killed, its directory removed, and
   ``ended`` reports how it exited. Each submission starts from the same clean, warm state and
   none sees another's memory or files.
@@ -32,6 +36,7 @@ from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 import wire  # noqa: E402
 
 PR_SET_PDEATHSIG = 1
+PROTECTED_PACKAGES = ("solutions", "autograder")
 
 
 def die_with_parent():
@@ -80,7 +85,7 @@ def main():
             try:
                 serve_submission(header, workdir)
             except BaseException as error:  # report, never raise into the zygote's loop
-                send({"op": "error", "error": f"sandbox setup failed: {_describe_error(error)}"})
+                send({"op": "error", "error": f"the submission's process failed: {_describe_error(error)}"})
             finally:
                 os._exit(0)
         send({"op": "forked", "pid": pid})
@@ -143,17 +148,38 @@ def serve_submission(job, workdir):
         resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"], limits["processes"]))
     torch.set_num_threads(1)
     torch.manual_seed(0)
+    guard = ReferenceGuard()
+    sys.meta_path.insert(0, guard)
     shell = InteractiveShell.instance()
+    submission = os.getpid()
     while True:
         header, arrays = wire.unpack(read_exact)
-        op = header.get("op")
+        op, out_arrays = header.get("op"), []
         if op == "cell":
-            send(run_cell(shell, header["source"]) | {"op": "cell_done", "index": header["index"]})
+            reply = run_cell(shell, header["source"]) | {"op": "cell_done", "index": header["index"]}
         elif op == "call":
             results, out_arrays = call(shell, header["function"], header["cases"], arrays)
-            send({"op": "call_done", "results": results}, out_arrays)
+            reply = {"op": "call_done", "results": results}
         else:
             return
+        if os.getpid() != submission:  # a process the submission forked: not ours to answer
+            os._exit(0)
+        send(reply | {"reference_imports": sorted(guard.attempts)}, out_arrays)
+
+
+class ReferenceGuard:
+    """A meta path finder that refuses the course's reference packages and remembers the attempt."""
+
+    def __init__(self):
+        self.attempts = set()
+
+    def find_spec(self, name, path=None, target=None):
+        root = name.partition(".")[0]
+        if root in PROTECTED_PACKAGES:
+            self.attempts.add(root)
+            raise ModuleNotFoundError(f"{root!r} is the course's reference package: it cannot be used "
+                                      "in graded answers", name=name)
+        return None
 
 
 def run_cell(shell, source):

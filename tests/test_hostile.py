@@ -1,0 +1,166 @@
+"""The hostile corpus (tests/corpus/hostile.py), graded in one batch with short limits.
+
+Every entry must end with its expected status, exact score and flag, within its limits, and
+leave nothing running; the batch must go on past every one of them.
+"""
+
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from autograder import batch, course
+from autograder.gradebook import GradeStore, sqlite_url
+from autograder.worker import FIRST_UID, Limits
+
+from conftest import REPO, load, write_submission
+
+sys.path.insert(0, str(Path(__file__).parent / "corpus"))
+import hostile  # noqa: E402
+
+ASSIGNMENT = "01-transformers"
+WORKERS = 2
+LIMITS = Limits(cell_seconds=5, notebook_seconds=20, memory_bytes=2**30, output_bytes=8 * 2**20,
+                tmp_bytes=64 * 2**20, processes=32)
+SLACK_SECONDS = 10
+
+
+def processes():
+    return [p for p in Path("/proc").iterdir() if p.name.isdigit()]
+
+
+def descendants(pid):
+    """Host pids of every living process below ``pid``."""
+    children = {}
+    for entry in processes():
+        try:
+            stat = (entry / "stat").read_text()
+        except (OSError, ValueError):
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    stack, found = [pid], []
+    while stack:
+        kids = children.get(stack.pop(), [])
+        found += kids
+        stack += kids
+    return found
+
+
+def sandbox_uid_processes():
+    """Pids of living processes owned by a worker's sandbox user id."""
+    found = []
+    for entry in processes():
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        uid = int(fields["Uid"].split()[0])
+        if FIRST_UID <= uid < FIRST_UID + WORKERS and fields["State"].split()[0] != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def wait_for_nothing_left(timeout=5.0):
+    """The command lines still running after ``timeout`` seconds: this test's children and sandbox users' processes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = descendants(os.getpid()) + sandbox_uid_processes()
+        if not left or time.monotonic() > deadline:
+            return [_command_line(pid) for pid in left]
+        time.sleep(0.1)
+
+
+def _command_line(pid):
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        command = "(gone)"
+    return f"{pid}: {command}"
+
+
+def grade_corpus(tmp_path, released, names, sandbox):
+    """Write the entries ``names`` of the corpus and grade them in one batch; return results by name."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setblocking(False)
+    gradebook = tmp_path / "gradebook.db"
+    submitted = tmp_path / "submitted"
+    canary_student = write_submission(submitted, "zz-honest", ASSIGNMENT, load(released / ASSIGNMENT / course.EXERCISE))
+    secrets = [REPO / "solutions" / "transformers.py", REPO / "autograder" / "checks" / "transformers.py",
+               canary_student] + [p for p in [Path.home() / ".bashrc"] if p.is_file()]
+    assert all(p.is_file() for p in secrets), "the files an escape would read must exist"
+    secrets.append(gradebook)  # created when the batch opens it
+    ctx = hostile.Context(
+        release_nb=load(released / ASSIGNMENT / course.EXERCISE),
+        source_nb=load(course.source_notebook(ASSIGNMENT)),
+        other_nb=load(course.CHAPTERS / ASSIGNMENT / "self-attention.ipynb"),
+        secret_paths=tuple(secrets), gradebook=gradebook, port=listener.getsockname()[1])
+    expected = {}
+    for name in names:
+        data, expected[name] = hostile.CASES[name](ctx)
+        write_submission(submitted, name, ASSIGNMENT, data)
+    started = time.monotonic()
+    with GradeStore(sqlite_url(gradebook)) as store:
+        summary = batch.grade_all(submitted, store, workers=WORKERS, limits=LIMITS, sandbox=sandbox, progress=False)
+        results = {r["student"]: r for r in store.results(ASSIGNMENT)}
+    wall = time.monotonic() - started
+    try:
+        listener.accept()
+        connected = True
+    except BlockingIOError:
+        connected = False
+    listener.close()
+    return {"results": results, "expected": expected, "summary": summary, "wall": wall,
+            "left": wait_for_nothing_left(), "connected": connected, "gradebook": gradebook}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, released):
+    return grade_corpus(tmp_path_factory.mktemp("hostile"), released, list(hostile.CASES), sandbox=True)
+
+
+def check_entry(graded, name):
+    result, expect = graded["results"][name], graded["expected"][name]
+    summary = f"{name}: {result['status']}, {result['score']:g} points, flags {json.dumps(result['flags'])}"
+    assert result["status"] == expect.status, summary
+    assert result["score"] == expect.score, summary
+    assert result["score"] < result["max_score"], summary
+    if expect.flag:
+        assert any(expect.flag in flag for flag in result["flags"]), summary
+    else:
+        assert result["flags"] == [], summary
+    assert result["seconds"] <= LIMITS.notebook_seconds + SLACK_SECONDS, summary
+
+
+@pytest.mark.parametrize("name", list(hostile.CASES))
+def test_entry(corpus, name):
+    check_entry(corpus, name)
+
+
+def test_batch_goes_on_and_leaves_nothing(corpus):
+    results = corpus["results"]
+    assert results["zz-honest"]["status"] == "graded" and results["zz-honest"]["flags"] == []
+    assert set(results) == set(hostile.CASES) | {"zz-honest"}
+    assert corpus["summary"]["skipped"] == 0
+    assert corpus["left"] == [], "processes left running after the batch"
+    assert not corpus["connected"], "a submission reached the host's network"
+    assert not Path(str(corpus["gradebook"]) + "-pwned").exists()
+
+
+def test_timeouts_stop_soon(corpus):
+    """A cell that never returns costs its cell limit and a little (a worker's restart), not the notebook's."""
+    for name in ("infinite_loop", "swallow_interrupt", "fork_bomb"):
+        assert corpus["results"][name]["seconds"] < LIMITS.notebook_seconds, name
+
+
+def test_without_sandbox_nothing_hangs(tmp_path, released):
+    graded = grade_corpus(tmp_path, released, hostile.UNSANDBOXED, sandbox=False)
+    for name in hostile.UNSANDBOXED:
+        check_entry(graded, name)
+    assert graded["left"] == []

@@ -24,6 +24,8 @@ def main(argv=None):
     grade.add_argument("--cell-timeout", type=float, default=60.0, help="seconds per cell (default: 60)")
     grade.add_argument("--notebook-timeout", type=float, default=300.0, help="seconds per notebook (default: 300)")
     grade.add_argument("--memory-mb", type=int, default=2048, help="memory per submission in MiB (default: 2048)")
+    grade.add_argument("--tmp-mb", type=int, default=256,
+                       help="size of each submission's private /tmp in MiB, held in memory (default: 256)")
     grade.add_argument("--no-sandbox", action="store_true",
                        help="run student code WITHOUT isolation (only for trusted notebooks, where bubblewrap is unavailable)")
     grade.add_argument("--dask-scheduler", metavar="ADDRESS", help="distribute over an existing Dask cluster")
@@ -66,7 +68,7 @@ def _grade(args):
                   "--no-sandbox to grade trusted notebooks without isolation.", file=sys.stderr)
             return 2
     limits = worker.Limits(cell_seconds=args.cell_timeout, notebook_seconds=args.notebook_timeout,
-                           memory_bytes=args.memory_mb * 2**20)
+                           memory_bytes=args.memory_mb * 2**20, tmp_bytes=args.tmp_mb * 2**20)
     with GradeStore(args.db) as store:
         try:
             summary = grade_all(args.submissions, store, workers=args.workers, limits=limits,

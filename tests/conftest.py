@@ -61,3 +61,36 @@ def fresh_copy(tmp_path):
         shutil.copy(path, target)
         return target
     return copy_file
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def adopt_orphans():
+    """Make this process the reaper of its orphaned descendants (Linux), so none can hide from
+    :func:`descendants` by outliving its parent."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def descendants(pid=None):
+    """Host pids of every living (not zombie) process below ``pid`` (default: this process)."""
+    import os
+
+    children = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    stack, found = [pid or os.getpid()], []
+    while stack:
+        kids = children.get(stack.pop(), [])
+        found += kids
+        stack += kids
+    return found

@@ -62,3 +62,20 @@ def test_compare_outputs_reasons():
     assert "tensor" in checks.compare_outputs(1.0, torch.ones(2), 0, 0)
     assert "dtype" in checks.compare_outputs(torch.ones(2), torch.ones(2, dtype=torch.bool), 0, 0)
     assert checks.compare_outputs(torch.ones(2) + 1e-3, torch.ones(2), 0, 1e-6) is not None
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_points_in_headings_match_metadata(assignment):
+    """A part's heading says "(N points" and N is what its graded cell is worth."""
+    import re
+
+    nb = nbformat.read(course.source_notebook(assignment), as_version=4)
+    stated = None
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            found = re.search(r"^## Part \d+:.*\((\d+) points", cell.source, re.MULTILINE)
+            stated = int(found.group(1)) if found else stated
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade"):
+            assert stated == meta["points"], f"{meta['grade_id']}: heading says {stated}, metadata {meta['points']}"
+            stated = None

@@ -3,6 +3,7 @@
 import csv
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +72,13 @@ def test_feedback_shows_parts_but_no_hidden_source(graded):
 def test_regrading_skips_what_is_done(graded):
     root, _ = graded
     assert cli("grade", "submitted", cwd=root).strip().endswith("0 graded, 0 flagged, 3 skipped")
+
+
+def test_grade_refuses_without_bubblewrap(tmp_path):
+    (tmp_path / "submitted").mkdir()
+    env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path)}  # no /usr/bin: no bwrap
+    result = subprocess.run([sys.executable, "-m", "autograder", "grade", "submitted"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "bubblewrap" in result.stderr and "--no-sandbox" in result.stderr
+    assert not (tmp_path / "gradebook.db").exists()

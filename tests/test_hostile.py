@@ -5,7 +5,6 @@ leave nothing running; the batch must go on past every one of them.
 """
 
 import json
-import os
 import socket
 import sys
 import time
@@ -15,9 +14,9 @@ import pytest
 
 from autograder import batch, course
 from autograder.gradebook import GradeStore, sqlite_url
-from autograder.worker import FIRST_UID, Limits
+from autograder.worker import Limits
 
-from conftest import REPO, load, write_submission
+from conftest import REPO, adopt_orphans, descendants, load, write_submission
 
 sys.path.insert(0, str(Path(__file__).parent / "corpus"))
 import hostile  # noqa: E402
@@ -29,49 +28,17 @@ LIMITS = Limits(cell_seconds=5, notebook_seconds=20, memory_bytes=2**30, output_
 SLACK_SECONDS = 10
 
 
-def processes():
-    return [p for p in Path("/proc").iterdir() if p.name.isdigit()]
+def running():
+    """Processes below this test process; orphans are adopted by it, so none escapes the count."""
+    adopt_orphans()
+    return set(descendants())
 
 
-def descendants(pid):
-    """Host pids of every living process below ``pid``."""
-    children = {}
-    for entry in processes():
-        try:
-            stat = (entry / "stat").read_text()
-        except (OSError, ValueError):
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if fields[0] != "Z":
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-    stack, found = [pid], []
-    while stack:
-        kids = children.get(stack.pop(), [])
-        found += kids
-        stack += kids
-    return found
-
-
-def sandbox_uid_processes():
-    """Pids of living processes owned by a worker's sandbox user id."""
-    found = []
-    for entry in processes():
-        try:
-            status = (entry / "status").read_text()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        uid = int(fields["Uid"].split()[0])
-        if FIRST_UID <= uid < FIRST_UID + WORKERS and fields["State"].split()[0] != "Z":
-            found.append(int(entry.name))
-    return found
-
-
-def wait_for_nothing_left(timeout=5.0):
-    """The command lines still running after ``timeout`` seconds: this test's children and sandbox users' processes."""
+def wait_for_nothing_left(before, timeout=5.0):
+    """Command lines of processes started since ``before`` (a :func:`running` set) still alive after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while True:
-        left = descendants(os.getpid()) + sandbox_uid_processes()
+        left = sorted(running() - before)
         if not left or time.monotonic() > deadline:
             return [_command_line(pid) for pid in left]
         time.sleep(0.1)
@@ -105,6 +72,7 @@ def grade_corpus(tmp_path, released, names, sandbox):
     for name in names:
         data, expected[name] = hostile.CASES[name](ctx)
         write_submission(submitted, name, ASSIGNMENT, data)
+    before = running()  # what earlier tests in this process left (a Dask resource tracker, say)
     started = time.monotonic()
     with GradeStore(sqlite_url(gradebook)) as store:
         summary = batch.grade_all(submitted, store, workers=WORKERS, limits=LIMITS, sandbox=sandbox, progress=False)
@@ -117,7 +85,7 @@ def grade_corpus(tmp_path, released, names, sandbox):
         connected = False
     listener.close()
     return {"results": results, "expected": expected, "summary": summary, "wall": wall,
-            "left": wait_for_nothing_left(), "connected": connected, "gradebook": gradebook}
+            "left": wait_for_nothing_left(before), "connected": connected, "gradebook": gradebook}
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,7 @@
 """Hidden checks of Chapter 1, Transformers, against torch's own implementations."""
 
+import math
+
 import torch
 
 from autograder.checks import Case, Check, register
@@ -139,8 +141,6 @@ register(
 
 def _sinusoidal_reference(seq_len, d_model):
     """The closed form of Vaswani et al. (2017), one entry at a time in float64."""
-    import math
-
     table = torch.empty(seq_len, d_model, dtype=torch.float64)
     for pos in range(seq_len):
         for dim in range(d_model):

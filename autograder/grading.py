@@ -109,15 +109,14 @@ def _visible(source):
 def scan_integrity(plan, spec, result):
     """Flag answers that use the reference package or a forbidden shortcut; return the tainted parts."""
     tainted = {}
-    student_cells = [(owner, source) for step, source, owner in (s for s in plan if s[0] == "code") if owner]
-    package_anywhere = [o for o, s in student_cells if integrity.uses_protected_package(s)]
+    student_code = [step[1] for step in plan if step[0] == "code" and step[2]]
+    package_anywhere = any(integrity.uses_protected_package(source) for source in student_code)
     for part in spec.parts:
         for check_name, function in part.checks:
             check_ = checks.get(check_name)
-            defining = [s for o, s in student_cells if integrity.defines(s, function)]
             if package_anywhere:
                 tainted[part.grade_id] = IMPORTS_REFERENCE
-            for source in defining:
+            for source in (s for s in student_code if integrity.defines(s, function)):
                 used = integrity.forbidden_uses(source, check_.forbid)
                 if used:
                     tainted[part.grade_id] = f"{function} uses {', '.join(used)}, which this part asks you to write yourself"

@@ -181,10 +181,13 @@ class Worker:
         except wire.ProtocolError as error:
             raise Failure(f"protocol violation: {error}") from None
 
-    def request(self, header, arrays=(), seconds=None):
-        """Send one request of the current submission and return its reply ``(header, arrays)``."""
+    def request(self, header, arrays=()):
+        """Send one request of the current submission and return its reply ``(header, arrays)``.
+
+        The reply must come within the cell limit and before the notebook's deadline.
+        """
         self._send(header, arrays)
-        seconds = seconds or self.limits.cell_seconds
+        seconds = self.limits.cell_seconds
         if seconds < self._time_left():
             deadline, late = time.monotonic() + seconds, f"timeout: a cell or check ran longer than {seconds:g} s"
         else:

@@ -84,8 +84,9 @@ def grade_all(submissions_dir, store, *, workers=None, limits=Limits(), sandbox=
     try:
         with tqdm(total=len(todo), unit="submission", desc="grading", disable=not progress) as bar:
             for sub, spec, result in results:
-                if sub.problem:
+                if sub.problem:  # a renamed notebook: graded, and a person should know
                     result["flags"].append(sub.problem)
+                    result["status"] = "flagged"
                 store.record(result, spec)
                 summary[result["status"]] += 1
                 bar.update()

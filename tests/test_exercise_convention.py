@@ -1,6 +1,8 @@
 """Every exercise follows the grading convention, and its hidden checks can fail."""
 
 import importlib
+import inspect
+import re
 
 import nbformat
 import pytest
@@ -27,8 +29,6 @@ def test_reference_answers_use_nothing_forbidden(assignment):
     path = course.source_notebook(assignment)
     spec = load_spec(path)
     module = importlib.import_module(nbformat.read(path, as_version=4).metadata["course"]["solutions_module"])
-    import inspect
-
     for part in spec.parts:
         for name, function in part.checks:
             source = inspect.getsource(getattr(module, function))
@@ -67,8 +67,6 @@ def test_compare_outputs_reasons():
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_points_in_headings_match_metadata(assignment):
     """A part's heading says "(N points" and N is what its graded cell is worth."""
-    import re
-
     nb = nbformat.read(course.source_notebook(assignment), as_version=4)
     stated = None
     for cell in nb.cells:

@@ -82,3 +82,23 @@ def test_grade_refuses_without_bubblewrap(tmp_path):
     assert result.returncode == 2
     assert "bubblewrap" in result.stderr and "--no-sandbox" in result.stderr
     assert not (tmp_path / "gradebook.db").exists()
+
+
+def test_misplaced_notebooks_are_flagged_not_lost(tmp_path, released):
+    from autograder.batch import grade_all
+    from autograder.gradebook import GradeStore, sqlite_url
+
+    release_nb = load(released / ASSIGNMENT / course.EXERCISE)
+    source_nb = load(course.source_notebook(ASSIGNMENT))
+    submitted = tmp_path / "submitted"
+    write_submission(submitted, "renamed", ASSIGNMENT, answered(release_nb, source_nb, ["softmax"]), name="mine.ipynb")
+    write_submission(submitted, "two", ASSIGNMENT, release_nb, name="a.ipynb")
+    write_submission(submitted, "two", ASSIGNMENT, release_nb, name="b.ipynb")
+    write_submission(submitted, "lost", "99-no-such-chapter", release_nb)
+    with GradeStore(sqlite_url(tmp_path / "gb.db")) as store:
+        summary = grade_all(submitted, store, workers=1, progress=False)
+        results = {r["student"]: r for r in store.results()}
+    assert summary == {"graded": 0, "flagged": 3, "skipped": 0}
+    assert results["renamed"]["score"] == 5 and "mine.ipynb" in results["renamed"]["flags"][0]
+    assert results["two"]["score"] == 0 and "found 2 notebooks" in results["two"]["flags"][0]
+    assert "unknown assignment" in results["lost"]["flags"][0]

@@ -1,10 +1,5 @@
 """Released student notebooks hold no solutions, no hidden tests and no outputs."""
 
-import ast
-import importlib
-import inspect
-import textwrap
-
 import nbformat
 import pytest
 

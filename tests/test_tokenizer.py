@@ -7,6 +7,7 @@ import pytest
 
 from solutions.data import DATA_DIR, load_corpus, train_val_split
 from solutions.tokenizer import CHUNK_PATTERN, BPETokenizer, train_bpe
+from solutions.train_gpt import MODEL_CONFIG
 
 SAMPLE = load_corpus()[:50_000]
 
@@ -129,7 +130,7 @@ def test_save_load_round_trip(tokenizer, tmp_path):
 
 
 def test_committed_tokenizer_is_the_trained_one():
-    # solutions/train_gpt.py trains a 512-token vocabulary on the training split and saves it.
+    # solutions/train_gpt.py trains MODEL_CONFIG's vocabulary on the training split and saves it.
     committed = BPETokenizer.load(DATA_DIR / "tokenizer.json")
     train_text, _ = train_val_split(load_corpus())
-    assert committed.merges == train_bpe(train_text, 512).merges
+    assert committed.merges == train_bpe(train_text, MODEL_CONFIG.vocab_size).merges

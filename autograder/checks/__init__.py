@@ -15,6 +15,7 @@ it reads the check names, draws the inputs itself, asks the sandboxed submission
 function's outputs, and compares them here, outside the student's reach.
 """
 
+import functools
 import importlib
 import pkgutil
 import secrets
@@ -83,6 +84,7 @@ def get(name):
         raise KeyError(f"no hidden check named {name!r}; known: {sorted(REGISTRY)}") from None
 
 
+@functools.cache
 def _load_all():
     for module in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{module.name}")

@@ -9,17 +9,13 @@ against ``measure_training_bytes``, which reads the bytes off a real PyTorch tra
 import torch
 import torch.nn as nn
 
-_BYTES_PER_VALUE = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp8": 1, "int4": 0.5}
-
-# fp32 tensors of optimizer state per parameter: SGD keeps none, momentum one buffer, Adam(W) two moments
-_OPTIMIZER_STATES = {"sgd": 0, "sgd_momentum": 1, "adamw": 2}
-
 
 def bytes_per_value(dtype):
     """Bytes one value takes in ``dtype``: "fp32", "fp16", "bf16", "int8", "fp8" or "int4" (0.5 bytes)."""
-    if dtype not in _BYTES_PER_VALUE:
-        raise ValueError(f"unknown dtype {dtype!r}; choose from {', '.join(_BYTES_PER_VALUE)}")
-    return _BYTES_PER_VALUE[dtype]
+    sizes = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp8": 1, "int4": 0.5}
+    if dtype not in sizes:
+        raise ValueError(f"unknown dtype {dtype!r}; choose from {', '.join(sizes)}")
+    return sizes[dtype]
 
 
 def model_bytes(n_params, dtype="fp32"):
@@ -36,9 +32,11 @@ def training_bytes(n_params, precision="fp32", optimizer="adamw", activation_byt
     master copy of the weights (4) and the optimizer's own states (K = 12 for Adam/AdamW).
     ``optimizer`` is "sgd", "sgd_momentum" or "adamw"; ``activation_bytes`` is added as given.
     """
-    if optimizer not in _OPTIMIZER_STATES:
-        raise ValueError(f"unknown optimizer {optimizer!r}; choose from {', '.join(_OPTIMIZER_STATES)}")
-    states_bytes = 4 * _OPTIMIZER_STATES[optimizer] * n_params
+    # fp32 tensors of optimizer state per parameter: SGD keeps none, momentum one buffer, AdamW two moments
+    n_states = {"sgd": 0, "sgd_momentum": 1, "adamw": 2}
+    if optimizer not in n_states:
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose from {', '.join(n_states)}")
+    states_bytes = 4 * n_states[optimizer] * n_params
     if precision == "fp32":
         weights, gradients, optimizer_bytes = 4 * n_params, 4 * n_params, states_bytes
     elif precision == "mixed":

@@ -1,5 +1,6 @@
 """Chapter 4's hidden checks pass the reference and fail plausible wrong answers."""
 
+import inspect
 import math
 
 import pytest
@@ -128,3 +129,16 @@ def test_zero_check_holds_the_published_figure():
     for case, gb in zip(cases[:4], published_gb):
         assert case.args[:2] == (7.5e9, 64)
         assert round(reference(*case.args) / 1e9, 1) == gb
+
+
+def test_adamw_check_forbids_torchs_optimizer():
+    from autograder import integrity
+    forbid = get("memory.adamw_step").forbid
+    cheats = [
+        "def adamw_step(p, g, m, v, t, lr, b1, b2, eps, wd):\n    opt = torch.optim.AdamW([p], lr)\n",
+        "from torch.optim import Adam\n",
+        "def adamw_step(*a):\n    return torch.optim._functional.adamw(*a)\n",
+    ]
+    for source in cheats:
+        assert integrity.forbidden_uses(source, forbid), source
+    assert integrity.forbidden_uses(inspect.getsource(M.adamw_step), forbid) == []

@@ -41,12 +41,9 @@ def format_info(fmt):
         largest_exponent, largest_mantissa = 2**exponent_bits - 1 - bias, 2**mantissa_bits - 2
     else:  # top exponent reserved for inf and NaN
         largest_exponent, largest_mantissa = 2**exponent_bits - 2 - bias, 2**mantissa_bits - 1
-    return {
-        "max": (1 + largest_mantissa / 2**mantissa_bits) * 2.0**largest_exponent,
-        "min_normal": 2.0 ** (1 - bias),
-        "min_subnormal": 2.0 ** (1 - bias - mantissa_bits),
-        "eps": 2.0**-mantissa_bits,
-    }
+    largest = (1 + largest_mantissa / 2**mantissa_bits) * 2.0**largest_exponent
+    return {"max": largest, "min_normal": 2.0 ** (1 - bias),
+            "min_subnormal": 2.0 ** (1 - bias - mantissa_bits), "eps": 2.0**-mantissa_bits}
 
 
 def round_to_format(x, fmt):
@@ -105,12 +102,15 @@ def zeropoint_quantize(x, bits=8):
     """Asymmetric (affine) quantization of the whole tensor: ``(q, scale, zero_point)``.
 
     The range ``[lo, hi]`` is ``x``'s, widened to include 0 so that zero is stored exactly.
-    ``scale = (hi - lo) / (2^bits - 1)`` (float32, 0-d), ``zero_point = round(-lo / scale) -
-    2^(bits-1)`` (int32, 0-d) and ``q = clamp(round(x / scale) + zero_point, -2^(bits-1),
-    2^(bits-1) - 1)`` (int8), so ``x ≈ (q - zero_point) * scale``; ``bits`` is at most 8.
+    ``scale = (hi - lo) / (2^bits - 1)`` (float32), ``zero_point = round(-lo / scale) -
+    2^(bits-1)`` (int32), both shaped like ``x`` with every size 1, and ``q = clamp(round(x /
+    scale) + zero_point, -2^(bits-1), 2^(bits-1) - 1)`` (int8), so ``x ≈ (q - zero_point) * scale``;
+    ``bits`` is at most 8.
     """
     q_min, q_max = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
-    lo, hi = x.min().clamp(max=0).float(), x.max().clamp(min=0).float()
+    dims = tuple(range(x.dim()))
+    lo = x.amin(dim=dims, keepdim=True).clamp(max=0).float()  # x's shape with every size 1
+    hi = x.amax(dim=dims, keepdim=True).clamp(min=0).float()
     scale = torch.where(hi > lo, (hi - lo) / (2**bits - 1), 1.0)
     zero_point = (torch.round(-lo / scale) + q_min).to(torch.int32)
     q = (torch.round(x / scale) + zero_point).clamp(q_min, q_max).to(torch.int8)

@@ -81,7 +81,8 @@ def absmax_truncating(x, bits=8, dim=None):
 
 
 def zeropoint_without_zero(x, bits=8):
-    lo, hi = x.min(), x.max()  # forgets to widen the range to include 0
+    ones = [1] * x.dim()
+    lo, hi = x.min().reshape(ones), x.max().reshape(ones)  # forgets to widen the range to include 0
     scale = (hi - lo) / (2**bits - 1)
     zero_point = (torch.round(-lo / scale) - 2 ** (bits - 1)).to(torch.int32)
     q = (torch.round(x / scale) + zero_point).clamp(-(2 ** (bits - 1)), 2 ** (bits - 1) - 1).to(torch.int8)

@@ -74,6 +74,7 @@ def test_absmax_quantize_by_hand():
 def test_zeropoint_quantize_by_hand():
     x = torch.tensor([0.0, 1.0, 2.55])
     q, scale, zero_point = Q.zeropoint_quantize(x)
+    assert scale.shape == zero_point.shape == (1,)
     assert scale.item() == pytest.approx(0.01) and zero_point.item() == -128  # 0 maps to the lowest code
     assert q.tolist() == [-128, -28, 127]
     assert torch.allclose(Q.dequantize(q, scale, zero_point), x, atol=scale.item() / 2)

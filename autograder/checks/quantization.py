@@ -209,7 +209,8 @@ def _zeropoint_reference(x, bits=8):
     zero_point = round(-lo / scale.item()) - 2 ** (bits - 1)
     q = _quietly(torch.quantize_per_tensor, x, scale.item(), zero_point, torch.qint8)
     q = q.clamp(-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)  # qint8 spans 8 bits; narrower widths clamp
-    return q, scale, torch.tensor(zero_point, dtype=torch.int32)
+    ones = [1] * x.dim()
+    return q, scale.reshape(ones), torch.tensor(zero_point, dtype=torch.int32).reshape(ones)
 
 
 register(
@@ -221,7 +222,7 @@ register(
         rtol=1e-6,
         atol=0.0,
         forbid=QUANTIZER_NAMES,
-        description="q, scale and zero point equal torch.quantize_per_tensor's with scale (max - min) / (2^bits - 1) "
+        description="q, scale and zero point (shaped like x with sizes 1) equal torch.quantize_per_tensor's with scale (max - min) / (2^bits - 1) "
                     "over a range that includes 0, at 8 and 4 bits, for centred, shifted and all-positive inputs",
     )
 )

@@ -1,0 +1,137 @@
+"""Chapter 2's hidden checks pass the reference and fail plausible wrong answers."""
+
+import pytest
+import torch
+
+import solutions.icl as I
+from autograder.checks import check, draw_cases, get
+
+NAMES = {"build_prompt": "build_prompt", "max_shots": "max_shots_in_words", "top_k_filter": "top_k_filter",
+         "top_p_filter": "top_p_filter", "sample_next_token": "sample_next_token",
+         "lookup_predictions": "lookup_predictions"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_reference_passes(name):
+    for _ in range(3):  # fresh random cases each time
+        check(f"icl.{name}", getattr(I, NAMES[name]))
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "sample_next_token"])
+def test_reference_passes_on_many_seeds(name):
+    check_ = get(f"icl.{name}")
+    function = getattr(I, NAMES[name])
+    for seed in range(100):
+        for case in draw_cases(check_, seed):
+            reason = check_.compare(case, function(*case.args, **case.kwargs))
+            assert reason is None, f"seed {seed}, {case.describe()}: {reason}"
+
+
+def test_sampling_reference_passes_on_several_seeds():
+    """5-standard-error bounds: a correct sampler fails a case with probability below 10^-5."""
+    check_ = get("icl.sample_next_token")
+    for seed in range(8):
+        torch.manual_seed(seed)
+        for case in draw_cases(check_, seed):
+            reason = check_.compare(case, I.sample_next_token(*case.args, **case.kwargs))
+            assert reason is None, f"seed {seed}, {case.describe()}: {reason}"
+
+
+def prompt_with_trailing_space(examples, query, instruction="Classify this review:", label_name="Sentiment"):
+    return I.build_prompt(examples, query, instruction, label_name) + " "
+
+
+def prompt_without_blank_line(examples, query, instruction="Classify this review:", label_name="Sentiment"):
+    return I.build_prompt(examples, query, instruction, label_name).replace("\n\n", "\n")
+
+
+def prompt_instruction_once(examples, query, instruction="Classify this review:", label_name="Sentiment"):
+    body = [f"{text}\n{label_name}: {label}" for text, label in examples] + [f"{query}\n{label_name}:"]
+    return instruction + "\n" + "\n\n".join(body)
+
+
+def max_shots_off_by_one(examples, query, context_window):
+    return I.max_shots(examples, query, context_window - 1, I.count_words)
+
+
+def max_shots_ignoring_query(examples, query, context_window):
+    return I.max_shots(examples, "", context_window, I.count_words)
+
+
+def top_k_strict(logits, k):
+    kth = logits.sort(dim=-1, descending=True).values[..., k - 1: k]
+    return logits.masked_fill(logits <= kth, float("-inf"))  # drops the k-th itself
+
+
+def top_k_last_dim_only_2d(logits, k):
+    return I.top_k_filter(logits.reshape(-1, logits.shape[-1]), k)  # loses the batch shape
+
+
+def top_p_excluding_crossing_token(logits, p):
+    sorted_logits, order = logits.sort(dim=-1, descending=True)
+    cumulative = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
+    drop_sorted = cumulative > p
+    drop_sorted[..., 0] = False
+    return logits.masked_fill(drop_sorted.scatter(-1, order, drop_sorted), float("-inf"))
+
+
+def top_p_on_logits_not_probs(logits, p):
+    sorted_logits, order = logits.sort(dim=-1, descending=True)
+    before = sorted_logits.cumsum(dim=-1) - sorted_logits
+    drop_sorted = before >= p
+    return logits.masked_fill(drop_sorted.scatter(-1, order, drop_sorted), float("-inf"))
+
+
+def sample_ignoring_temperature(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
+    return I.sample_next_token(logits, 1.0 if temperature else 0.0, top_k, top_p, generator)
+
+
+def sample_multiplying_temperature(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
+    if temperature == 0:
+        return logits.argmax(-1)
+    return I.sample_next_token(logits * temperature * temperature, temperature, top_k, top_p, generator)
+
+
+def sample_filters_before_temperature(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
+    if temperature == 0:
+        return logits.argmax(-1)
+    if top_p is not None:
+        logits = I.top_p_filter(logits, top_p)
+    return I.sample_next_token(logits, temperature, top_k, None, generator)
+
+
+def sample_always_greedy(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
+    return logits.argmax(-1)
+
+
+def lookup_first_label_always(tokens, n_symbols):
+    return tokens[:, 1] - n_symbols if tokens.shape[1] > 1 else torch.zeros(tokens.shape[0], dtype=torch.int64)
+
+
+def lookup_guess_one(tokens, n_symbols):
+    predictions = I.lookup_predictions(tokens, n_symbols)
+    found = (tokens[:, 0:-1:2] == tokens[:, -1:]).any(dim=1)
+    return torch.where(found, predictions, 1)
+
+
+@pytest.mark.parametrize("name, wrong", [
+    ("build_prompt", prompt_with_trailing_space),
+    ("build_prompt", prompt_without_blank_line),
+    ("build_prompt", prompt_instruction_once),
+    ("max_shots", max_shots_off_by_one),
+    ("max_shots", max_shots_ignoring_query),
+    ("top_k_filter", top_k_strict),
+    ("top_k_filter", top_k_last_dim_only_2d),
+    ("top_p_filter", top_p_excluding_crossing_token),
+    ("top_p_filter", top_p_on_logits_not_probs),
+    ("sample_next_token", sample_ignoring_temperature),
+    ("sample_next_token", sample_multiplying_temperature),
+    ("sample_next_token", sample_filters_before_temperature),
+    ("sample_next_token", sample_always_greedy),
+    ("lookup_predictions", lookup_first_label_always),
+    ("lookup_predictions", lookup_guess_one),
+])
+def test_wrong_answer_fails(name, wrong):
+    with pytest.raises(AssertionError):
+        for _ in range(3):
+            check(f"icl.{name}", wrong)

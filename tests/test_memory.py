@@ -192,3 +192,30 @@ def test_simulated_gpu_raises_like_cuda():
     gpu.free(20 * 2**30)
     gpu.allocate(8 * 2**30)
     assert gpu.allocated_bytes == 8 * 2**30
+
+
+def test_gpu_bench_without_cuda_says_so_and_exits_0():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")  # hide any GPU: the no-CUDA path is what is tested
+    result = subprocess.run([sys.executable, "-m", "bench.gpu_memory"], cwd=repo, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "no CUDA GPU" in result.stdout
+
+
+def test_gpu_bench_row_on_cpu():
+    """The bench's measurement, run on the CPU: states and fp32 activations equal their predictions."""
+    from bench.gpu_memory import measure_row, table
+
+    shape = dict(d_model=32, n_heads=2, n_layers=2)
+    fp32, bf16 = (measure_row(shape, 2, 16, precision, "cpu") for precision in ("fp32", "bf16"))
+    assert fp32["measured_states_bytes"] == fp32["predicted_states_bytes"]
+    assert fp32["saved_activation_bytes"] == fp32["predicted_activation_bytes"]
+    assert bf16["measured_states_bytes"] == bf16["predicted_states_bytes"]  # autocast keeps fp32 weights
+    assert bf16["predicted_activation_bytes"] is None and fp32["peak_above_held_bytes"] is None
+    assert "fp32" in table([fp32, bf16])

@@ -127,3 +127,16 @@ def test_sample_tasks_lays_out_one_mapping_per_task():
     # across tasks the mapping changes: symbol 0's label is not always the same
     first_label = [dict(zip(r, l)).get(0) for r, l in zip(inputs.tolist(), all_labels.tolist())]
     assert len({y for y in first_label if y is not None}) == config.n_labels
+
+
+def test_greedy_completion_matches_chapter_1_generate_and_stops():
+    from solutions.gpt import generate
+    from solutions.train_gpt import load_trained
+
+    model, tokenizer = load_trained()
+    prompt = "Ham.\nI will"
+    ids = torch.tensor([tokenizer.encode(prompt)])
+    expected = tokenizer.decode(generate(model, ids, 20, temperature=0)[0, ids.shape[1]:].tolist())
+    assert I.complete(model, tokenizer, prompt, max_new_tokens=20, temperature=0) == expected
+    stop = expected[5:8]  # a string the greedy completion contains
+    assert I.complete(model, tokenizer, prompt, max_new_tokens=20, temperature=0, stop=[stop]) == expected[: expected.index(stop)]

@@ -6,8 +6,8 @@ input ``x`` is one of ``n_symbols`` symbols drawn uniformly at random; each symb
 sequence, so a query's label can only come from the examples before it in the same sequence.
 
 The model: token embeddings, then pre-LayerNorm blocks of causal multi-head attention with rotary
-positions (RoPE) and a GELU MLP, then a linear head. There is no learned position table, so
-nothing ties a head to absolute positions; RoPE makes attention scores depend on relative offsets. Shapes use ``B``
+positions (RoPE) and a GELU MLP, then a linear head. There is no learned position table: RoPE
+makes each attention score depend on the offset between query and key. Shapes use ``B``
 for batch, ``T`` for sequence length and ``C`` for ``d_model``.
 """
 
@@ -66,7 +66,8 @@ class Attention(nn.Module):
     def forward(self, x):
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=-1)  # 3 x (B, T, C)
-        q, k, v = (t.view(B, T, self.n_heads, C // self.n_heads).transpose(1, 2) for t in (q, k, v))
+        head_shape = (B, T, self.n_heads, C // self.n_heads)
+        q, k, v = (t.view(head_shape).transpose(1, 2) for t in (q, k, v))  # (B, n_heads, T, head_size)
         positions = torch.arange(T, device=x.device)  # (T,)
         q, k = rope(q, positions), rope(k, positions)  # (B, n_heads, T, head_size)
         if self.keep_weights:

@@ -64,8 +64,8 @@ def top_p_filter(logits, p):
     """Nucleus filter: keep the most likely tokens until their probability reaches ``p``, rest ``-inf``.
 
     In each row of ``logits`` ``(..., vocab_size)``, tokens are taken in order of decreasing
-    probability until their total is at least ``p``; the token that crosses ``p`` is kept, so the
-    most likely token always is.
+    probability until their total is at least ``p`` (``0 < p <= 1``); the token that crosses ``p``
+    is kept, so the most likely token always is.
     """
     sorted_logits, order = logits.sort(dim=-1, descending=True)  # (..., vocab_size) each
     sorted_probs = torch.softmax(sorted_logits, dim=-1)

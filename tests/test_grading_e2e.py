@@ -71,7 +71,7 @@ def test_feedback_shows_parts_but_no_hidden_source(graded):
 
 def test_regrading_skips_what_is_done(graded):
     root, _ = graded
-    assert cli("grade", "submitted", cwd=root).strip().endswith("0 graded, 0 flagged, 3 skipped")
+    assert cli("grade", "submitted", cwd=root).strip().endswith("0 graded, 0 flagged, 0 error, 3 skipped")
 
 
 def test_grade_refuses_without_bubblewrap(tmp_path):
@@ -110,7 +110,7 @@ def test_misplaced_notebooks_are_flagged_not_lost(tmp_path, released):
     with GradeStore(sqlite_url(tmp_path / "gb.db")) as store:
         summary = grade_all(submitted, store, workers=1, progress=False)
         results = {r["student"]: r for r in store.results()}
-    assert summary == {"graded": 0, "flagged": 3, "skipped": 0}
+    assert summary == {"graded": 0, "flagged": 3, "error": 0, "skipped": 0}
     assert results["renamed"]["score"] == 5 and "mine.ipynb" in results["renamed"]["flags"][0]
     assert results["two"]["score"] == 0 and "found 2 notebooks" in results["two"]["flags"][0]
     assert "unknown assignment" in results["lost"]["flags"][0]

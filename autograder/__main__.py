@@ -64,7 +64,7 @@ def _grade(args):
         try:
             worker.check_sandbox()
         except worker.SandboxUnavailable as error:
-            print(f"error: {error}\nInstall bubblewrap (Debian/Ubuntu: apt-get install bubblewrap), or pass "
+            print(f"error: {error}\nGrade on Linux with the course's environment (make venv), or pass "
                   "--no-sandbox to grade trusted notebooks without isolation.", file=sys.stderr)
             return 2
     limits = worker.Limits(cell_seconds=args.cell_timeout, notebook_seconds=args.notebook_timeout,
@@ -79,6 +79,10 @@ def _grade(args):
                   file=sys.stderr)
             return 130
     print(", ".join(f"{n} {k}" for k, n in summary.items()))
+    if summary["error"]:
+        print(f"error: the grader failed on {summary['error']} submission(s), twice each; they have no score "
+              "(status error in export and feedback). Run the same command again to grade them.", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,8 +1,11 @@
 """Grade a folder of submissions in parallel, resumably, with a progress bar.
 
-Submissions are laid out as ``SUBMISSIONS_DIR/<student>/<assignment>/exercise.ipynb``. Each of
-``workers`` threads drives its own sandboxed worker (or a Dask cluster grades them); only the
-main thread writes to the gradebook. A submission whose file has already been graded (same SHA-256) is skipped, so a
+Submissions are laid out as ``SUBMISSIONS_DIR/<student>/<assignment>/exercise.ipynb``. The main
+thread reads, plans and scans every submission (:func:`grading.prepare`, which parses Python and
+so must not run in several threads); then each of ``workers`` threads drives its own sandboxed
+worker (or a Dask cluster runs them), and only the main thread writes to the gradebook. A grader
+fault is retried once on a fresh sandbox, then recorded with status "error" and no score. A
+submission whose file has already been graded (same SHA-256, status not "error") is skipped, so a
 batch stopped by Ctrl-C or a killed process resumes where it stopped.
 """
 
@@ -17,7 +20,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from autograder import course, distributed
-from autograder.grading import grade_submission, new_result
+from autograder.grading import error_result, new_result, prepare, run_with_retry
 from autograder.spec import load_spec
 from autograder.worker import Limits, Worker
 
@@ -61,7 +64,7 @@ def grade_all(submissions_dir, store, *, workers=None, limits=Limits(), sandbox=
             specs[name] = load_spec(path, name)
             store.sync_assignment(specs[name])
     seed_key = store.seed_key()
-    summary = {"graded": 0, "flagged": 0, "skipped": 0}
+    summary = {"graded": 0, "flagged": 0, "error": 0, "skipped": 0}
     todo = []
     for sub in submissions:
         spec = specs.get(sub.assignment)
@@ -75,16 +78,24 @@ def grade_all(submissions_dir, store, *, workers=None, limits=Limits(), sandbox=
         if not force and store.done(sub.student, sub.assignment, spec.notebook, _sha256(data)):
             summary["skipped"] += 1
             continue
-        todo.append((sub, spec, data))
+        try:
+            prepared = prepare(data, spec, sub.student, seed_key)
+        except Exception as error:  # a fault of the grader's own code: no score, regraded next run
+            reason = f"{type(error).__name__}: {error}"
+            prepared = None
+            store.record(error_result(new_result(sub.student, sub.assignment, spec, _sha256(data)), reason), spec)
+            summary["error"] += 1
+        if prepared is not None:
+            todo.append((sub, spec, prepared))
 
     if scheduler:
-        results = distributed.grade_on_cluster(todo, scheduler, seed_key, limits, sandbox)
+        results = distributed.grade_on_cluster(todo, scheduler, limits, sandbox)
     else:
-        results = _grade_locally(todo, seed_key, limits, sandbox, workers)
+        results = _grade_locally(todo, limits, sandbox, workers)
     try:
         with tqdm(total=len(todo), unit="submission", desc="grading", disable=not progress) as bar:
             for sub, spec, result in results:
-                if sub.problem:  # a renamed notebook: graded, and a person should know
+                if sub.problem and result["status"] != "error":  # a renamed notebook: graded, and a person should know
                     result["flags"].append(sub.problem)
                     result["status"] = "flagged"
                 store.record(result, spec)
@@ -95,8 +106,8 @@ def grade_all(submissions_dir, store, *, workers=None, limits=Limits(), sandbox=
     return summary
 
 
-def _grade_locally(todo, seed_key, limits, sandbox, workers):
-    """Yield ``(submission, spec, result)`` as each job of ``todo`` finishes, on local workers.
+def _grade_locally(todo, limits, sandbox, workers):
+    """Yield ``(submission, spec, result)`` as each prepared job of ``todo`` finishes, on local workers.
 
     Closing the generator (Ctrl-C in the caller's loop) cancels what has not started and
     kills the workers, so nothing is left running.
@@ -108,25 +119,21 @@ def _grade_locally(todo, seed_key, limits, sandbox, workers):
         idle.put(w)
     stopping = threading.Event()
 
-    def grade_one(sub, spec, data):
+    def grade_one(prepared):
         worker = idle.get()
         try:
             if stopping.is_set():
                 return None
-            return grade_submission(data, spec, worker, sub.student, seed_key)
+            return run_with_retry(prepared, worker)
         finally:
             idle.put(worker)
 
     executor = ThreadPoolExecutor(n_workers)
     try:
-        futures = {executor.submit(grade_one, *job): job for job in todo}
+        futures = {executor.submit(grade_one, prepared): (sub, spec) for sub, spec, prepared in todo}
         for future in as_completed(futures):
-            sub, spec, _ = futures[future]
-            try:
-                result = future.result()
-            except Exception as error:  # a fault of the grader itself: record it, go on
-                result = _unreadable(sub, spec, f"grader error: {type(error).__name__}: {error}")
-            yield sub, spec, result
+            sub, spec = futures[future]
+            yield sub, spec, future.result()
     finally:
         stopping.set()
         executor.shutdown(wait=False, cancel_futures=True)

@@ -11,5 +11,6 @@ def write_csv(results, stream):
     writer.writerow(COLUMNS)
     for r in results:
         manual = any(p["manual"] and p["score"] is None for p in r["parts"])
-        writer.writerow([r["student"], r["assignment"], f"{r['score']:g}", f"{r['max_score']:g}", r["status"],
+        score = "" if r["status"] == "error" else f"{r['score']:g}"  # not graded: no score to import
+        writer.writerow([r["student"], r["assignment"], score, f"{r['max_score']:g}", r["status"],
                          "yes" if manual else "no", "; ".join(r["flags"])])

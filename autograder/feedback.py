@@ -29,8 +29,13 @@ def _mark(ok):
 
 
 def student_report(result):
-    """The HTML feedback page of one result."""
+    """The HTML feedback page of one result (a short "not graded yet" page when the grader failed)."""
     e = html.escape
+    if result["status"] == "error":
+        return _page(f"{result['assignment']} feedback for {result['student']}",
+                     f"<h1>{e(result['assignment'])}: {e(result['student'])}</h1><p><strong>Not graded yet.</strong> "
+                     "The grader failed on this submission through no fault of yours; it is graded again at the "
+                     "next grading run, and this page will then show your score.</p>")
     rows = []
     for part in result["parts"]:
         if part["manual"]:
@@ -91,6 +96,8 @@ def class_summary(results, assignment):
     """The HTML class summary of one assignment: score distribution, pass rates, flags."""
     e = html.escape
     results = [r for r in results if r["assignment"] == assignment]
+    not_graded = sum(r["status"] == "error" for r in results)
+    results = [r for r in results if r["status"] != "error"]
     max_score = max((r["max_score"] for r in results), default=0)
     scores = [r["score"] for r in results]
     image = base64.b64encode(score_histogram_png(scores, max_score, f"{assignment}: scores")).decode()
@@ -107,7 +114,9 @@ def class_summary(results, assignment):
     mean = sum(scores) / len(scores) if scores else 0.0
     body = (f"<h1>{e(assignment)}: class summary</h1>"
             f"<p>{len(results)} submissions, mean score {mean:.2f} / {max_score:g}, "
-            f"{sum(r['status'] == 'flagged' for r in results)} flagged.</p>"
+            f"{sum(r['status'] == 'flagged' for r in results)} flagged"
+            + (f", and {not_graded} not graded yet (a grader error: run grade again)" if not_graded else "")
+            + ".</p>"
             f"<img alt='histogram of scores' src='data:image/png;base64,{image}'>"
             "<h2>Pass rate per part</h2><table><tr><th>Part</th><th>Passed</th><th>Rate</th></tr>"
             f"{rates}</table><h2>Flagged submissions</h2>"

@@ -3,7 +3,7 @@
 Scores go where nbgrader's own tools look for them (``Grade.auto_score`` of each grade cell,
 ``SubmittedNotebook.flagged``), so the formgrader and ``nbgrader export`` keep working. The
 table ``autograder_results`` keeps, per student, assignment and notebook, the file's SHA-256,
-the status (graded or flagged), the flags and the full result for feedback. That row is
+the status (graded, flagged, or error when the grader itself failed), the flags and the full result for feedback. That row is
 written last, in the same commit as the scores: a submission without it counts as not yet
 graded, so an interrupted batch regrades at most the submissions that were in flight.
 """
@@ -90,11 +90,14 @@ class GradeStore:
             gb.update_or_create_solution_cell(gid, spec.notebook, spec.assignment)
 
     def done(self, student, assignment, notebook, sha256):
-        """Whether this exact file was already graded (so a resumed batch can skip it)."""
-        row = self.session.execute(select(RESULTS.c.sha256).where(
+        """Whether this exact file was already graded (so a resumed batch can skip it).
+
+        A file that hit a grader error (status "error") is not done: the next run grades it again.
+        """
+        row = self.session.execute(select(RESULTS.c.sha256, RESULTS.c.status).where(
             RESULTS.c.student == student, RESULTS.c.assignment == assignment,
             RESULTS.c.notebook == notebook)).first()
-        return row is not None and row[0] == sha256
+        return row is not None and row[0] == sha256 and row[1] != "error"
 
     def record(self, result, spec=None):
         """Store one result; with its ``spec``, also the per-cell scores in nbgrader's tables."""
@@ -121,8 +124,8 @@ class GradeStore:
             with self.session.no_autoflush:
                 gb.add_submission(spec.assignment, result["student"])
         notebook = gb.find_submission_notebook(spec.notebook, spec.assignment, result["student"])
-        notebook.flagged = result["status"] == "flagged"
-        for part in result["parts"]:
+        notebook.flagged = result["status"] != "graded"
+        for part in result["parts"]:  # a part's score is None when the grader failed: no score is final
             grade = gb.find_grade(part["grade_id"], spec.notebook, spec.assignment, result["student"])
             grade.auto_score = part["score"]
             grade.needs_manual_grade = part["manual"]

@@ -9,9 +9,11 @@ function's outputs, and compares them here with an independent reference. A part
 points only when both pass.
 """
 
+import copy
 import hashlib
 import json
 import time
+from dataclasses import dataclass, field
 
 import torch
 
@@ -158,11 +160,33 @@ def run_check(request, check_name, function, seed):
     return outcome
 
 
-def grade_submission(data, spec, worker, student, seed_key=b""):
-    """Grade notebook bytes ``data`` against ``spec`` with ``worker``; return a result dict.
+class GraderFault(Exception):
+    """A fault of the grader, not of the submission (its own exception, a sandbox that would not
+    start or answered out of step): the batch retries the submission, then records status "error"."""
 
-    The hidden checks' inputs are seeded from ``seed_key`` and the notebook's hash, so
-    regrading the same file gives the same result while a student cannot predict the inputs.
+
+@dataclass
+class Prepared:
+    """A submission read, planned and scanned, ready to run in a sandbox.
+
+    ``result`` is the template the run fills in; ``plan`` is ``None`` when there is nothing to
+    run (a malformed notebook, another assignment's), and the template is then the final result.
+    """
+
+    result: dict
+    plan: list | None = None
+    tainted: dict = field(default_factory=dict)
+    seed: int = 0
+    seconds: float = 0.0
+
+
+def prepare(data, spec, student, seed_key=b""):
+    """Read, plan and scan notebook bytes ``data`` against ``spec``: all the work that needs no sandbox.
+
+    This parses Python source (``ast``), which CPython 3.11 cannot do in several threads at once:
+    call it from one thread (the batch's main thread). The hidden checks' inputs are seeded from
+    ``seed_key`` and the notebook's hash, so regrading the same file gives the same result while a
+    student cannot predict the inputs.
     """
     started = time.monotonic()
     sha256 = hashlib.sha256(data).hexdigest()
@@ -173,8 +197,20 @@ def grade_submission(data, spec, worker, student, seed_key=b""):
     except (ValueError, LookupError) as error:
         kind = "malformed notebook" if isinstance(error, ValueError) else "wrong assignment"
         result.update(status="flagged", flags=[f"{kind}: {error}"])
-        return _finish(result, started)
+        return Prepared(result, seconds=time.monotonic() - started)
     tainted = scan_integrity(plan, spec, result)
+    return Prepared(result, plan, tainted, seed, time.monotonic() - started)
+
+
+def run(prepared, worker):
+    """Run ``prepared`` in ``worker``'s sandbox and score every part; return the result dict.
+
+    Raises :class:`GraderFault` when the grader, not the submission, failed; the caller retries.
+    """
+    started = time.monotonic() - prepared.seconds
+    result = copy.deepcopy(prepared.result)
+    if prepared.plan is None:
+        return _finish(result, started)
     parts = {p["grade_id"]: p for p in result["parts"]}
     imported = set()  # reference packages the sandbox saw the submission try to import
 
@@ -184,7 +220,7 @@ def grade_submission(data, spec, worker, student, seed_key=b""):
             imported.update(map(str, reply.get("reference_imports") or ()))
             return reply, reply_arrays
 
-        for index, step in enumerate(plan):
+        for index, step in enumerate(prepared.plan):
             if step[0] == "code":
                 request({"op": "cell", "index": index, "source": step[1]})
                 continue
@@ -194,16 +230,18 @@ def grade_submission(data, spec, worker, student, seed_key=b""):
             if not record["visible"]:
                 record["error"] = str(reply.get("error", ""))[:2000]
             for check_name, function in part.checks:
-                record["checks"].append(run_check(request, check_name, function, seed))
+                record["checks"].append(run_check(request, check_name, function, prepared.seed))
             passed = record["visible"] and all(c["passed"] for c in record["checks"])
-            if part.grade_id in tainted:
-                record["error"] = tainted[part.grade_id]
+            if part.grade_id in prepared.tainted:
+                record["error"] = prepared.tainted[part.grade_id]
                 passed = False
             record["score"] = part.points if passed else 0.0
 
     failure = worker.run_submission(drive)
+    if failure and failure.grader_fault:
+        raise GraderFault(failure.reason)
     if failure:
-        result["flags"].append(f"stopped early: {failure}")
+        result["flags"].append(f"stopped early: {failure.reason}")
     if imported and IMPORTS_REFERENCE not in result["flags"]:
         result["flags"].append(f"{IMPORTS_REFERENCE} ({', '.join(sorted(imported))}, seen at run time)")
         for record in result["parts"]:
@@ -212,6 +250,36 @@ def grade_submission(data, spec, worker, student, seed_key=b""):
     if result["flags"]:  # tampering, missing cells, a stopped run: a person should look
         result["status"] = "flagged"
     return _finish(result, started)
+
+
+def run_with_retry(prepared, worker):
+    """:func:`run`, with a grader fault retried once on a fresh sandbox; a second fault gives a
+    result with status ``"error"``: no score, and the next ``grade`` run grades it again."""
+    faults = []
+    for _ in range(2):
+        try:
+            result = run(prepared, worker)
+            result["grader_faults"] = faults  # retried faults, for the instructor's logs
+            return result
+        except Exception as error:  # the grader's own code failed: the submission is not to blame
+            worker.kill()
+            faults.append(str(error) if isinstance(error, GraderFault) else f"{type(error).__name__}: {error}")
+    return error_result(prepared.result, faults[-1], faults)
+
+
+def error_result(template, reason, faults=()):
+    """The result of a submission that the grader failed to grade: status "error", no score."""
+    result = copy.deepcopy(template)
+    result.update(status="error", score=0.0, grader_faults=list(faults),
+                  flags=[f"not graded: the grader failed ({reason}); the next grade run grades it again"])
+    for record in result["parts"]:
+        record["score"] = None
+    return result
+
+
+def grade_submission(data, spec, worker, student, seed_key=b""):
+    """Grade notebook bytes ``data`` against ``spec`` with ``worker`` in one thread; return a result dict."""
+    return run_with_retry(prepare(data, spec, student, seed_key), worker)
 
 
 def _finish(result, started):

@@ -41,7 +41,6 @@ class ExerciseSpec:
     notebook: str
     cells: list  # the source notebook's cells, in order
     parts: list = field(default_factory=list)
-    text: str = ""  # the notebook's JSON, to rebuild the spec elsewhere (a Dask worker)
 
     @property
     def max_score(self):
@@ -111,7 +110,7 @@ def parse_spec(text, assignment, notebook):
     """An :class:`ExerciseSpec` from the JSON ``text`` of an exercise notebook in source form."""
     path = f"{assignment}/{notebook}.ipynb"
     nb = nbformat.reads(text, as_version=4)
-    spec = ExerciseSpec(assignment, notebook, nb.cells, text=text)
+    spec = ExerciseSpec(assignment, notebook, nb.cells)
     seen = set()
     for cell in nb.cells:
         gid = grade_id(cell)

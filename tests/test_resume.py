@@ -70,7 +70,7 @@ def test_interrupted_batch_resumes(classroom, stop):
     process = start_grading(classroom, "--cell-timeout", "120")
     wait_for_results(classroom, process, 4)
     process.send_signal(stop)
-    _, stderr = process.communicate(timeout=30)
+    _, stderr = process.communicate(timeout=120)  # a hang guard, generous for a loaded 2-core machine
     if stop == signal.SIGINT:
         assert process.returncode == 130 and "resume" in stderr
     before = {r["student"]: r for r in recorded(classroom)}
@@ -83,7 +83,7 @@ def test_interrupted_batch_resumes(classroom, stop):
     resumed = start_grading(classroom, "--cell-timeout", "2")
     stdout, stderr = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, stderr
-    assert stdout.strip().endswith("0 graded, 1 flagged, 4 skipped")
+    assert stdout.strip().endswith("0 graded, 1 flagged, 0 error, 4 skipped")
     after = {r["student"]: r for r in recorded(classroom)}
     assert all(after[s] == before[s] for s in before), "resuming changed what was already recorded"
     assert any("timeout" in f for f in after["zz-slow"]["flags"])

@@ -110,6 +110,14 @@ def compare_outputs(actual, expected, rtol, atol):
             if reason:
                 return f"output {i}: {reason}"
         return None
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict) or set(actual) != set(expected):
+            return f"expected a dict with keys {sorted(expected)}, got {_describe(actual)}"
+        for key in expected:
+            reason = compare_outputs(actual[key], expected[key], rtol, atol)
+            if reason:
+                return f"[{key!r}]: {reason}"
+        return None
     if isinstance(expected, torch.Tensor):
         if isinstance(actual, np.ndarray):
             actual = torch.from_numpy(actual)
@@ -158,6 +166,8 @@ def _describe(value):
         return f"array{value.shape} {value.dtype}"
     if isinstance(value, (tuple, list)):
         return "(" + ", ".join(_describe(v) for v in value) + ")"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_describe(v)}" for k, v in value.items()) + "}"
     if isinstance(value, (int, float, bool, str)) or value is None:
         return repr(value)
     return type(value).__name__

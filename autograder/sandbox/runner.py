@@ -85,15 +85,16 @@ def main():
             try:
                 serve_submission(header, workdir)
             except BaseException as error:  # report, never raise into the zygote's loop
-                send({"op": "error", "error": f"the submission's process failed: {_describe_error(error)}"})
+                send({"op": "error", "job": header.get("job"),
+                      "error": f"the submission's process failed: {_describe_error(error)}"})
             finally:
                 os._exit(0)
-        send({"op": "forked", "pid": pid})
+        send({"op": "forked", "job": header.get("job"), "pid": pid})
         started = time.monotonic()
         _, status = os.waitpid(pid, 0)
         leftovers = kill_leftovers()
         shutil.rmtree(workdir, ignore_errors=True)
-        send({"op": "ended", "exit_code": os.waitstatus_to_exitcode(status),
+        send({"op": "ended", "job": header.get("job"), "exit_code": os.waitstatus_to_exitcode(status),
               "seconds": round(time.monotonic() - started, 3), "leftover_processes": leftovers})
 
 
@@ -164,7 +165,7 @@ def serve_submission(job, workdir):
             return
         if os.getpid() != submission:  # a process the submission forked: not ours to answer
             os._exit(0)
-        send(reply | {"reference_imports": sorted(guard.attempts)}, out_arrays)
+        send(reply | {"job": job.get("job"), "reference_imports": sorted(guard.attempts)}, out_arrays)
 
 
 class ReferenceGuard:

@@ -1,0 +1,162 @@
+"""A class of submissions for load tests: every exercise present, each submission with the exact
+result it must get.
+
+For each assignment, students cycle through these kinds of submission:
+
+- ``right``: every answer of the source exercise;
+- ``blank``: the released notebook as it is;
+- ``partial``: the answers of the first k parts only;
+- ``wrong``: every answer, but one function is subtly wrong: its outputs are nudged (a float
+  scaled by 1.05, an integer plus one, a flipped boolean), as a slip in the last line would do.
+
+The expected score of a part follows from the exercise's own structure, not from grading: a part
+earns its points when every function it checks, and every answer function those call (read from
+the answers' source), holds the right answer. Chapter 1 also gets hostile submissions from the
+hostile corpus (``hostile.py``), with their stated outcomes. Each kind keeps the status "graded"
+and no flag, except the hostile ones, whose ``Expect`` says.
+"""
+
+import ast
+import copy
+import json
+from dataclasses import dataclass
+
+from autograder.spec import load_spec
+
+import hostile
+
+KINDS = ("right", "blank", "partial", "wrong")
+# hostile entries that end quickly (no timeout or memory bomb) and need no host resources
+HOSTILE = ("sys_exit", "os_exit", "segfault", "import_reference", "dynamic_import", "hard_coded",
+           "patched_comparisons", "deleted_tests", "malformed_json", "empty_file", "forged_outputs")
+NUDGE = '''
+
+def _nudged(value):
+    import torch
+    if isinstance(value, torch.Tensor):
+        if value.dtype == torch.bool:
+            return ~value
+        return value * 1.05 + 0.01 if value.is_floating_point() else value + 1
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value + 1 if isinstance(value, int) else value * 1.05 + 0.01
+    if isinstance(value, (tuple, list)) and value:
+        return type(value)([_nudged(value[0]), *value[1:]])
+    if isinstance(value, dict) and value:
+        first = next(iter(value))
+        return dict(value, **{first: _nudged(value[first])})
+    return value + " " if isinstance(value, str) else value
+
+
+_right_{name} = {name}
+
+
+def {name}(*args, **kwargs):
+    return _nudged(_right_{name}(*args, **kwargs))
+'''
+
+
+@dataclass(frozen=True)
+class Submission:
+    student: str
+    assignment: str
+    data: bytes
+    status: str
+    score: float
+    part_scores: tuple  # (grade_id, score) of every autograded part, for "graded" kinds; () otherwise
+
+
+def _gid(cell):
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+class Exercise:
+    """One assignment's release, answers, parts and the answer functions each part relies on."""
+
+    def __init__(self, assignment, release_nb, source_path):
+        self.assignment = assignment
+        self.release_nb = release_nb
+        self.source_nb = json.loads(source_path.read_text(encoding="utf-8"))
+        spec = load_spec(source_path, assignment)
+        self.answers = {gid: source for gid, source in
+                        ((_gid(c), "".join(c["source"])) for c in self.source_nb["cells"]) if gid in spec.solution_ids}
+        self.parts = [p for p in spec.parts if not p.manual]
+        defined = {gid: _top_level_functions(src) for gid, src in self.answers.items()}
+        self.cell_of = {name: gid for gid, names in defined.items() for name in names}
+        self.functions = {gid: names for gid, names in defined.items()}
+
+    def needs(self, part):
+        """The answer cells a part relies on: those defining the functions it checks or its visible
+        tests use, and the answer functions those call."""
+        used = {f for _, f in part.checks} | _names_used(part.visible_source)
+        todo = [self.cell_of[f] for f in used if f in self.cell_of]
+        seen = set()
+        while todo:
+            gid = todo.pop()
+            if gid in seen:
+                continue
+            seen.add(gid)
+            called = _names_used(self.answers[gid])
+            todo += [self.cell_of[n] for n in called if n in self.cell_of]
+        return seen
+
+    def notebook(self, answered, nudged=None):
+        """The release with the answers of cells ``answered``; function ``nudged`` made subtly wrong."""
+        nb = copy.deepcopy(self.release_nb)
+        for cell in nb["cells"]:
+            gid = _gid(cell)
+            if gid in answered:
+                source = self.answers[gid]
+                if nudged in self.functions[gid]:
+                    source += NUDGE.replace("{name}", nudged)
+                cell["source"] = source
+        return nb
+
+    def expected(self, answered, broken=()):
+        """``(score, part_scores)`` when cells ``answered`` hold right answers but cells ``broken``."""
+        part_scores = []
+        for part in self.parts:
+            needed = self.needs(part)
+            ok = needed <= set(answered) and not needed & set(broken)
+            part_scores.append((part.grade_id, part.points if ok else 0.0))
+        return sum(s for _, s in part_scores), tuple(part_scores)
+
+
+def _top_level_functions(source):
+    return [n.name for n in ast.parse(source).body if isinstance(n, ast.FunctionDef)]
+
+
+def _names_used(source):
+    return {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)}
+
+
+def build_class(exercises, per_assignment, hostile_context=None):
+    """``per_assignment`` submissions of each :class:`Exercise`, cycling through :data:`KINDS`; with a
+    ``hostile_context`` (a ``hostile.Context`` of chapter 1), the quick hostile entries are added."""
+    submissions = []
+    for exercise in exercises:
+        cells = list(exercise.answers)
+        nudgeable = [(gid, name) for gid in cells for name in exercise.functions[gid]]
+        for i in range(per_assignment):
+            kind = KINDS[i % len(KINDS)]
+            student = f"s{i:04d}-{kind}"
+            if kind == "right":
+                answered, broken, nb = cells, (), exercise.notebook(cells)
+            elif kind == "blank":
+                answered, broken, nb = (), (), exercise.notebook(())
+            elif kind == "partial":
+                answered = cells[: (i // len(KINDS)) % len(cells)]
+                broken, nb = (), exercise.notebook(answered)
+            else:
+                gid, name = nudgeable[(i // len(KINDS)) % len(nudgeable)]
+                answered, broken, nb = cells, (gid,), exercise.notebook(cells, nudged=name)
+            score, part_scores = exercise.expected(answered, broken)
+            submissions.append(Submission(student, exercise.assignment, json.dumps(nb).encode(), "graded",
+                                          score, part_scores))
+    if hostile_context is not None:
+        for name in HOSTILE:
+            data, expect = hostile.CASES[name](hostile_context)
+            submissions.append(Submission(f"hostile-{name}", "01-transformers", data, expect.status,
+                                          expect.score, ()))
+    return submissions

@@ -130,3 +130,38 @@ def test_model_size_counts_tied_weights_once():
     model = GPT(config)
     assert Q.model_size_bytes(model) == 4 * sum(p.numel() for p in model.parameters())  # parameters() dedupes too
     assert Q.model_size_bytes(model) < 4 * sum(p.numel() for _, p in model.named_parameters(remove_duplicate=False))
+
+
+def test_fake_quant_linear_starts_at_the_post_training_weights():
+    """Before any step, QAT's layer computes with exactly the weights PTQ stores (same absmax scales)."""
+    from solutions.train_qat import FakeQuantLinear
+
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(16, 8, bias=False)
+    for bits, per_channel in [(4, False), (2, True)]:
+        layer = FakeQuantLinear(linear, bits, per_channel)
+        packed = Q.QuantizedLinear(linear.weight, bits, per_channel)
+        assert torch.allclose(layer.quantized_weight(), packed.weight(), rtol=1e-6, atol=0)
+        x = torch.randn(3, 16)
+        layer(x).sum().backward()
+        assert layer.scale.grad is not None and layer.weight.grad is not None  # both are learned
+
+
+def test_committed_results_are_consistent():
+    """Sizes in the committed results equal what the model stores now; QAT rows name real settings."""
+    import json
+
+    from solutions.data import DATA_DIR
+    from solutions.train_qat import PTQ_SETTINGS, QAT_SETTINGS, RESULTS_FILE
+    from solutions.train_gpt import load_trained
+
+    results = json.loads((DATA_DIR / RESULTS_FILE).read_text())
+    model, _ = load_trained()
+    assert results["fp32"]["bytes"] == Q.model_size_bytes(model)
+    assert [(r["bits"], r["per_channel"]) for r in results["ptq"]] == PTQ_SETTINGS
+    assert [(r["bits"], r["per_channel"]) for r in results["qat"]] == QAT_SETTINGS
+    for row in results["ptq"]:
+        assert row["bytes"] == Q.model_size_bytes(Q.quantize_model(model, row["bits"], row["per_channel"]))
+    ptq_losses = {(r["bits"], r["per_channel"]): r["val_loss"] for r in results["ptq"]}
+    for row in results["qat"]:
+        assert row["ptq_val_loss"] == pytest.approx(ptq_losses[(row["bits"], row["per_channel"])], abs=1e-6)

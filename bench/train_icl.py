@@ -1,8 +1,9 @@
 """Benchmark: chapter 2's two-layer in-context learner must train from scratch in at most 120 s on 2 CPU cores.
 
 Run ``python -m bench.train_icl``. It times ``solutions.train_icl.train`` for the model the chapter
-measures (``ICL_CONFIG``, seed 0) in memory, leaving the committed weights untouched, then measures
-the fresh model on 2,000 tasks per number of shots. It records the time and the largest gap to the
+measures (``ICL_CONFIG``, seed 0; training itself uses one thread, ``TrainConfig.n_threads``) in
+memory, leaving the committed weights untouched, then measures the fresh model on 2,000 tasks
+per number of shots. It records the time and the largest gap to the
 optimal accuracy in ``bench/results/train_icl.json``; the exit status is 1 when training is slower
 than the target or the model ends more than 3 points below the optimum at some k.
 """

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import solutions.quantization as Q
+from autograder import integrity
 from autograder.checks import check, draw_cases, get
 
 NAMES = ["round_to_format", "float_bits", "format_info", "absmax_quantize", "zeropoint_quantize",
@@ -151,3 +152,15 @@ def test_format_info_reference_is_torch_finfo():
     reference = get("quantization.format_info").reference
     assert reference("fp16")["max"] == 65504.0 == torch.finfo(torch.float16).max
     assert reference("fp8_e4m3")["max"] == 448.0
+
+
+@pytest.mark.parametrize("name, shortcut", [
+    ("round_to_format", "def round_to_format(x, fmt):\n    return x.to(torch.bfloat16).to(x.dtype)"),
+    ("float_bits", "def float_bits(x, fmt):\n    return torch.tensor([x]).half().view(torch.int16)"),
+    ("format_info", "def format_info(fmt):\n    return {'max': torch.finfo(torch.float16).max}"),
+    ("absmax_quantize", "def absmax_quantize(x, bits=8, dim=None):\n    return torch.quantize_per_tensor(x, 1.0, 0, torch.qint8)"),
+    ("zeropoint_quantize", "def zeropoint_quantize(x, bits=8):\n    return torch.ao.quantization.MinMaxObserver()(x)"),
+    ("fake_quantize", "def fake_quantize(x, s, z, lo, hi):\n    return torch.fake_quantize_per_tensor_affine(x, s, z, lo, hi)"),
+])
+def test_built_in_shortcuts_are_forbidden(name, shortcut):
+    assert integrity.forbidden_uses(shortcut, get(f"quantization.{name}").forbid)

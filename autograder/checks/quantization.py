@@ -93,7 +93,7 @@ register(
         reference=_bits_reference,
         rtol=0.0,
         atol=0.0,
-        forbid=DTYPE_NAMES + ("float32", "view", "frombuffer", "tobytes", "pack", "unpack"),
+        forbid=DTYPE_NAMES + ("view", "frombuffer", "tobytes", "pack", "unpack"),
         description="sign, exponent and mantissa fields equal the bits torch stores for fp32, fp16, bf16 and "
                     "both fp8 formats, on subnormals, ties and values near the maximum",
     )
@@ -128,7 +128,7 @@ register(
         reference=_format_info_reference,
         rtol=0.0,
         atol=0.0,
-        forbid=DTYPE_NAMES + ("finfo", "float32", "view"),
+        forbid=DTYPE_NAMES + ("finfo", "view"),
         description="max, min_normal, min_subnormal and eps equal torch.finfo and the bit pattern 0...01 for the "
                     "five named formats (OCP E4M3: max 448), and IEEE 754's values for other bit counts",
     )

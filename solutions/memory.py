@@ -142,8 +142,10 @@ def adamw_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, we
 class AdamW(torch.optim.Optimizer):
     """AdamW written out: two fp32 state tensors per parameter, ``exp_avg`` and ``exp_avg_sq``.
 
-    Matches ``torch.optim.AdamW`` with the same hyperparameters. The step count is a Python
-    int, so the state holds exactly 8 bytes per fp32 parameter (torch's own AdamW adds a
+    Matches ``torch.optim.AdamW`` with the same hyperparameters and its default options
+    (``amsgrad=False``, ``maximize=False``), up to float rounding: the same update, decay first,
+    then bias-corrected moments with ``eps`` added outside the square root. The step count is a
+    Python int, so the state holds exactly 8 bytes per fp32 parameter (torch's own AdamW adds a
     4-byte step tensor per parameter tensor).
     """
 

@@ -65,6 +65,11 @@ def adamw_eps_inside_sqrt(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, bet
     return param - lr * m_hat / (v_hat + eps).sqrt(), exp_avg, exp_avg_sq
 
 
+def adamw_decay_after_update(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay):
+    param, exp_avg, exp_avg_sq = M.adamw_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, 0.0)
+    return param * (1 - lr * weight_decay), exp_avg, exp_avg_sq  # torch decays the parameter before the update
+
+
 def adamw_step_off_by_one(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay):
     return M.adamw_step(param, grad, exp_avg, exp_avg_sq, step + 1, lr, beta1, beta2, eps, weight_decay)
 
@@ -108,6 +113,7 @@ def max_batch_negative(gpu_bytes, n_params, activation_bytes_per_sample, precisi
     ("adamw_step", adamw_no_bias_correction),
     ("adamw_step", adamw_eps_inside_sqrt),
     ("adamw_step", adamw_step_off_by_one),
+    ("adamw_step", adamw_decay_after_update),
     ("kv_cache_bytes", kv_cache_keys_only),
     ("kv_cache_bytes", kv_cache_fixed_fp16),
     ("zero_bytes_per_gpu", zero_stage2_shards_only_optimizer),

@@ -8,8 +8,8 @@ activations predicted by ``gpt_activation_bytes`` (derived for fp32) against the
 saved (``measure_training_bytes``); and the step's peak, ``max_memory_allocated``, above the
 weights and optimizer states held before it. It prints a table and writes
 ``bench/results/gpu_memory.json``. Without CUDA it says so, measures nothing and exits 0. The
-exit status is 1 when, in fp32, the model states or the saved activations miss their prediction
-by more than 10 %.
+exit status is 1 when the allocated model states (fp32 or bf16 autocast) or the fp32 saved
+activations miss their prediction by more than 10 %.
 """
 
 import datetime

@@ -100,12 +100,13 @@ register(
 )
 
 
+BIT_VIEWS_BY_DTYPE = {DTYPES[name]: BIT_VIEWS[name] for name in DTYPES}
+
+
 def _smallest_subnormal(dtype):
     """The value of the bit pattern 0...01 in ``dtype``."""
     return torch.tensor([1], dtype=BIT_VIEWS_BY_DTYPE[dtype]).view(dtype).item()
 
-
-BIT_VIEWS_BY_DTYPE = {DTYPES[name]: BIT_VIEWS[name] for name in DTYPES}
 
 
 def _format_info_reference(fmt):

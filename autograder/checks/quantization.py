@@ -108,7 +108,6 @@ def _smallest_subnormal(dtype):
     return torch.tensor([1], dtype=BIT_VIEWS_BY_DTYPE[dtype]).view(dtype).item()
 
 
-
 def _format_info_reference(fmt):
     if isinstance(fmt, str):
         finfo = torch.finfo(DTYPES[fmt])

@@ -66,14 +66,14 @@ def encode(value, arrays, torch=None):
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
         return {"t": "dict", "v": {k: encode(v, arrays, torch) for k, v in value.items()}}
     if isinstance(value, np.ndarray) and value.dtype != object:
-        arrays.append(np.ascontiguousarray(value))
+        arrays.append(_contiguous(value))
         return {"t": "ndarray", "i": len(arrays) - 1}
     if torch is not None and isinstance(value, torch.Tensor):
         tensor = value.detach().cpu()
         dtype = str(tensor.dtype).removeprefix("torch.")
         if tensor.dtype == torch.bfloat16:
             tensor = tensor.float()
-        arrays.append(np.ascontiguousarray(tensor.resolve_conj().resolve_neg().numpy()))
+        arrays.append(_contiguous(tensor.resolve_conj().resolve_neg().numpy()))
         return {"t": "tensor", "i": len(arrays) - 1, "dtype": dtype}
     raise ProtocolError(f"cannot send a value of type {type(value).__name__}")
 
@@ -101,3 +101,8 @@ def decode(encoded, arrays, torch=None):
     except (KeyError, IndexError, TypeError, AttributeError) as error:
         raise ProtocolError(f"malformed value: {error!r}") from None
     raise ProtocolError(f"unknown value kind {kind!r}")
+
+
+def _contiguous(array):
+    """``array`` in C order, keeping its shape (``np.ascontiguousarray`` makes a 0-d array 1-d)."""
+    return np.ascontiguousarray(array).reshape(array.shape)

@@ -13,9 +13,10 @@ from solutions.gpt import GPT, GPTConfig, generate  # noqa: F401  (chapter 1's m
 
 
 def softmax(x, dim=-1):
-    """Turn scores ``x`` into probabilities along ``dim``; exact for scores of any size.
+    """Turn scores ``x`` into probabilities along ``dim``, without overflow for scores of any size.
 
-    Returns a tensor of ``x``'s shape whose slices along ``dim`` are positive and sum to one.
+    Returns a tensor of ``x``'s shape whose slices along ``dim`` are non-negative and sum to one
+    up to rounding; a probability too small for ``x``'s dtype rounds to 0.
     """
     # Softmax is shift-invariant: subtracting the maximum changes nothing but keeps every
     # exponent at or below zero, so exp never overflows and the sum is at least one.
@@ -109,7 +110,7 @@ def cross_entropy(logits, targets):
 
     logits: ``(..., vocab_size)``, targets: integer ``(...)``; the mean runs over all positions.
     """
-    shifted = logits - logits.amax(dim=-1, keepdim=True)  # largest logit 0: exact in float32
+    shifted = logits - logits.amax(dim=-1, keepdim=True)  # the largest becomes exactly 0: no overflow
     log_norm = torch.log(torch.exp(shifted).sum(dim=-1))  # (...)
     target_logits = shifted.gather(-1, targets[..., None]).squeeze(-1)  # (...)
     return (log_norm - target_logits).mean()

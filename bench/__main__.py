@@ -10,7 +10,7 @@ import time
 
 from bench import ENV, REPO
 
-BENCHMARKS = ["book", "notebooks", "grading", "grading_load", "offline", "train_gpt", "train_icl", "gpu_memory"]
+BENCHMARKS = ["book", "notebooks", "grading", "grading_load", "offline", "train_gpt", "train_icl", "gpu_memory", "scaling"]
 
 
 def main(names):

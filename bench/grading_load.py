@@ -79,7 +79,7 @@ def build(root, n_submissions):
     first = exercises[0]
     context = hostile.Context(first.release_nb, first.source_nb, other_nb={"cells": [], "nbformat": 4},
                               secret_paths=(), gradebook=Path("/nonexistent"), port=0)
-    per_assignment = max(1, (n_submissions - len(classroom.HOSTILE)) // len(exercises))
+    per_assignment = max(1, -(-(n_submissions - len(classroom.HOSTILE)) // len(exercises)))  # at least n in all
     submissions = classroom.build_class(exercises, per_assignment, context)
     for sub in submissions:
         write_submission(root / "submitted", sub.student, sub.assignment, sub.data)

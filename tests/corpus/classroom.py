@@ -8,6 +8,8 @@ For each assignment, students cycle through these kinds of submission:
 - ``partial``: the answers of the first k parts only;
 - ``wrong``: every answer, but one function is subtly wrong: its outputs are nudged (a float
   scaled by 1.05, an integer plus one, a flipped boolean), as a slip in the last line would do.
+  Only functions that no other answer or visible test uses are nudged, so exactly the part that
+  checks one loses its points.
 
 The expected score of a part follows from the exercise's own structure, not from grading: a part
 earns its points when every function it checks, and every answer function those call (read from
@@ -101,6 +103,19 @@ class Exercise:
             todo += [self.cell_of[n] for n in called if n in self.cell_of]
         return seen
 
+    def nudgeable(self):
+        """``(cell, function)`` pairs whose function no other answer and no other part's visible test
+        uses: nudging one can only fail the part that checks it. (A caller might not notice a nudge:
+        an extra space in a prompt leaves its word count alone.)"""
+        pairs = []
+        for gid, names in self.functions.items():
+            for name in names:
+                others = [src for other, src in self.answers.items() if other != gid]
+                others += [p.visible_source for p in self.parts if name not in {f for _, f in p.checks}]
+                if not any(name in _names_used(src) for src in others):
+                    pairs.append((gid, name))
+        return pairs
+
     def notebook(self, answered, nudged=None):
         """The release with the answers of cells ``answered``; function ``nudged`` made subtly wrong."""
         nb = copy.deepcopy(self.release_nb)
@@ -137,7 +152,7 @@ def build_class(exercises, per_assignment, hostile_context=None):
     submissions = []
     for exercise in exercises:
         cells = list(exercise.answers)
-        nudgeable = [(gid, name) for gid in cells for name in exercise.functions[gid]]
+        nudgeable = exercise.nudgeable()
         for i in range(per_assignment):
             kind = KINDS[i % len(KINDS)]
             student = f"s{i:04d}-{kind}"

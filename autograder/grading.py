@@ -9,6 +9,7 @@ function's outputs, and compares them here with an independent reference. A part
 points only when both pass.
 """
 
+import collections
 import copy
 import hashlib
 import json
@@ -19,7 +20,8 @@ import torch
 
 from autograder import checks, integrity
 from autograder.sandbox import wire
-from autograder.spec import SpecError, grade_id, is_grade, is_solution, source_checksum, split_hidden
+from autograder.spec import (SpecError, grade_id, is_grade, is_solution, nbgrader_meta, source_checksum,
+                             split_hidden)
 from autograder.worker import Failure
 
 MAX_NOTEBOOK_BYTES = 20 * 2**20
@@ -68,6 +70,12 @@ def build_plan(spec, submitted, result):
     """
     by_id = {gid: (kind, source) for kind, source, gid in submitted if gid}
     source_ids = {grade_id(c) for c in spec.cells if grade_id(c)}
+    counts = collections.Counter(gid for _, _, gid in submitted if gid in source_ids)
+    for gid, count in sorted(counts.items()):
+        if count > 1:
+            kind = "answer" if gid in spec.solution_ids else "graded"
+            times = "twice" if count == 2 else f"{count} times"
+            result["flags"].append(f"{kind} cell {gid!r} appears {times}; the last one was graded")
     if not set(spec.solution_ids) & set(by_id) or set(by_id) - source_ids:
         raise LookupError(f"this is not a notebook of assignment {spec.assignment!r}: its graded cells "
                           f"do not match (expected ids {sorted(source_ids)})")
@@ -100,6 +108,33 @@ def build_plan(spec, submitted, result):
     return plan
 
 
+def flag_altered_metadata(spec, data, result):
+    """Flag graded cells whose nbgrader metadata (``grade``, ``solution``, ``points``) differs from
+    the release's; grading reads them from the release whatever the submission says.
+
+    ``data`` is the bytes of a notebook that :func:`read_cells` has accepted.
+    """
+    released = {grade_id(c): nbgrader_meta(c) for c in spec.cells if grade_id(c)}
+    for cell in json.loads(data)["cells"]:
+        meta = nbgrader_meta(cell) if isinstance(cell.get("metadata"), dict) else {}
+        gid = meta.get("grade_id")
+        if not isinstance(gid, str) or gid not in released:
+            continue
+        expected = released[gid]
+        changed = [key for key, read in (("grade", bool), ("solution", bool), ("points", _points))
+                   if read(meta.get(key)) != read(expected.get(key))]
+        if changed:
+            result["flags"].append(f"altered nbgrader metadata ({', '.join(changed)}) of cell {gid!r} "
+                                   "(the release's was used)")
+
+
+def _points(value):
+    """Points as nbgrader reads them (missing means 0); anything else than a number stays itself."""
+    if value is None:
+        return 0.0
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else repr(value)
+
+
 def _visible(source):
     """A submitted test cell without a hidden region (a source notebook submitted as is has one)."""
     try:
@@ -127,10 +162,12 @@ def scan_integrity(plan, spec, result):
     return tainted
 
 
-def run_check(request, check_name, function, seed):
+def run_check(request, check_name, function, seed, recorded=False):
     """Run one hidden check through the sandbox; return ``{"name", "passed", "message"}``.
 
     ``request(header, arrays)`` sends one request to the submission and returns its reply.
+    With ``recorded`` (the sandbox's runner records the operators the function runs), the
+    outcome also holds ``"integrity"``: :func:`integrity.recording_problem`'s reason, or ``None``.
     """
     check_ = checks.get(check_name)
     cases = checks.draw_cases(check_, seed)
@@ -143,6 +180,10 @@ def run_check(request, check_name, function, seed):
     results = reply.get("results")
     if reply.get("op") != "call_done" or not isinstance(results, list) or len(results) != len(cases):
         raise Failure("protocol violation: malformed reply to a hidden check")
+    if recorded:
+        answered = any(isinstance(answer, dict) and answer.get("ok") for answer in results)
+        outcome["integrity"] = integrity.recording_problem(reply.get("recording"), len(cases), answered,
+                                                           check_.forbid_ops, function)
     for case, answer in zip(cases, results):
         if not isinstance(answer, dict) or not answer.get("ok"):
             error = answer.get("error") if isinstance(answer, dict) else "malformed"
@@ -194,6 +235,7 @@ def prepare(data, spec, student, seed_key=b""):
     seed = int.from_bytes(hashlib.sha256(seed_key + data).digest()[:4], "big")
     try:
         plan = build_plan(spec, read_cells(data), result)
+        flag_altered_metadata(spec, data, result)
     except (ValueError, LookupError) as error:
         kind = "malformed notebook" if isinstance(error, ValueError) else "wrong assignment"
         result.update(status="flagged", flags=[f"{kind}: {error}"])
@@ -229,9 +271,18 @@ def run(prepared, worker):
             record["visible"] = bool(reply.get("ok"))
             if not record["visible"]:
                 record["error"] = str(reply.get("error", ""))[:2000]
+            problems = []  # forbidden operators that ran, or a recording tampered with
             for check_name, function in part.checks:
-                record["checks"].append(run_check(request, check_name, function, prepared.seed))
+                outcome = run_check(request, check_name, function, prepared.seed, recorded=True)
+                problem = outcome.pop("integrity")
+                if problem:
+                    problems.append(problem)
+                record["checks"].append(outcome)
             passed = record["visible"] and all(c["passed"] for c in record["checks"])
+            if problems:
+                result["flags"].extend(p for p in problems if p not in result["flags"])
+                record["error"] = "; ".join(problems)
+                passed = False
             if part.grade_id in prepared.tainted:
                 record["error"] = prepared.tainted[part.grade_id]
                 passed = False

@@ -1,8 +1,12 @@
-"""Static checks of a student's code: no reference solutions, no forbidden shortcuts.
+"""Checks of a student's code: no reference solutions, no forbidden shortcuts.
 
-These run in the grader, on the submitted source, before anything executes. They are a
-second line: the sandbox cannot import the reference package at all, so an answer that
+The static checks run in the grader, on the submitted source, before anything executes. They
+are a second line: the sandbox cannot import the reference package at all, so an answer that
 relies on it fails its checks anyway; these checks name the reason and flag it.
+
+:func:`recording_problem` judges what the sandbox recorded while a hidden check called the
+answer (``sandbox/runner.py``, ``Recording``): a forbidden operator that ran however it was
+named, or a recording that did not come back as the grader expects it (tampering).
 """
 
 import ast
@@ -66,3 +70,31 @@ def defines(source, name):
             if any(isinstance(t, ast.Name) and t.id == name for t in targets):
                 return True
     return False
+
+
+def recording_problem(recording, n_cases, answered, forbid_ops, function):
+    """Why the recording of one hidden check's calls of ``function`` fails its part, or ``None``.
+
+    ``recording`` is the sandbox's report: ``operators`` (names), ``escapes`` (audit events),
+    ``calls`` and ``probes`` (two per call for each of the ``dispatch`` and ``function``
+    recorders). The grader sent ``n_cases`` cases, and the function was called on each of them,
+    or on none when no case came back answered (the notebook defines no such function). Anything
+    else than the report an untouched runner sends means the answer tampered with the recording.
+    """
+    tampered = f"the recording of the operators {function} runs was removed or disabled while it ran"
+    if not isinstance(recording, dict):
+        return tampered
+    calls = recording.get("calls")
+    if not (calls == n_cases or (calls == 0 and not answered)):
+        return tampered
+    probes, operators, escapes = recording.get("probes"), recording.get("operators"), recording.get("escapes")
+    if probes != {"dispatch": 2 * calls, "function": 2 * calls}:
+        return tampered
+    if not isinstance(operators, list) or not isinstance(escapes, list):
+        return tampered
+    if escapes:
+        return f"{function} ran code the recording cannot see ({', '.join(map(str, escapes))[:200]})"
+    used = [op for op in forbid_ops if op in operators]
+    if used:
+        return f"{function} ran {', '.join(used)}, which this part asks you to write yourself"
+    return None

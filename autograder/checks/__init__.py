@@ -46,7 +46,12 @@ class Check:
     ``cases(generator)`` returns a list of :class:`Case`; ``reference`` takes the same arguments.
     Outputs are compared with ``torch.testing.assert_close(actual, expected, rtol, atol)``.
     ``forbid`` lists attribute or function names the answer may not use (for example
-    ``"softmax"`` in the softmax part), so that wrapping a built-in earns nothing.
+    ``"softmax"`` in the softmax part), so that wrapping a built-in earns nothing; the grader
+    scans the source for them before anything runs. ``forbid_ops`` lists the operators the
+    answer may not *run*, as the sandbox records them while the check calls it: ATen operators
+    (``"aten::_softmax"``), torch's Python API by its public name
+    (``"torch.nn.functional.scaled_dot_product_attention"``) and ``record_function`` labels
+    (``"Optimizer.step#AdamW.step"``). They catch the built-in however the answer reaches it.
     """
 
     name: str
@@ -56,6 +61,7 @@ class Check:
     rtol: float = 1e-5
     atol: float = 1e-6
     forbid: tuple = ()
+    forbid_ops: tuple = ()
     description: str = ""
 
     def compare(self, case, actual):

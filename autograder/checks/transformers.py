@@ -6,6 +6,20 @@ import torch
 
 from autograder.checks import Case, Check, register
 
+# Operators torch's attention runs, whatever path it takes (fused kernels, the math fallback
+# with its ``_safe_softmax``, the multi-head fast path), by ATen name and by Python name.
+ATTENTION_OPS = (
+    "torch.nn.functional.scaled_dot_product_attention", "torch.nn.functional.multi_head_attention_forward",
+    "aten.scaled_dot_product_attention", "aten::_fused_sdp_choice", "aten::_safe_softmax",
+    "aten::_scaled_dot_product_attention_math", "aten::_scaled_dot_product_flash_attention_for_cpu",
+    "aten::_scaled_dot_product_flash_attention", "aten::_scaled_dot_product_efficient_attention",
+    "aten::_scaled_dot_product_cudnn_attention", "aten::_scaled_dot_product_fused_attention_overrideable",
+    "aten::_native_multi_head_attention", "aten::_transformer_encoder_layer_fwd",
+)
+# every way torch computes a softmax: its kernels, and attention, which is a softmax of scores
+SOFTMAX_OPS = ("aten::_softmax", "aten::_log_softmax", "aten::_masked_softmax", "aten::_sparse_softmax",
+               "aten::_sparse_log_softmax") + ATTENTION_OPS
+
 
 def _softmax_cases(generator):
     """Random shapes and dims, plus rows of huge and tiny scores that overflow a naive softmax."""
@@ -33,6 +47,7 @@ register(
         rtol=1e-5,
         atol=1e-6,
         forbid=("softmax", "log_softmax"),
+        forbid_ops=SOFTMAX_OPS,
         description="softmax matches torch.softmax on random shapes and dims, including scores of ±1e4",
     )
 )
@@ -94,6 +109,7 @@ register(
         rtol=1e-4,
         atol=1e-5,
         forbid=("scaled_dot_product_attention", "MultiheadAttention", "multi_head_attention_forward"),
+        forbid_ops=ATTENTION_OPS,
         description="matches torch.nn.functional.scaled_dot_product_attention with and without boolean masks",
     )
 )
@@ -134,6 +150,7 @@ register(
         rtol=1e-4,
         atol=1e-5,
         forbid=("MultiheadAttention", "multi_head_attention_forward", "scaled_dot_product_attention"),
+        forbid_ops=ATTENTION_OPS,
         description="matches torch.nn.MultiheadAttention (bias=False) with the same weights, causal or not",
     )
 )
@@ -250,6 +267,8 @@ register(
         rtol=1e-4,
         atol=1e-4,
         forbid=("TransformerEncoderLayer", "TransformerDecoderLayer", "MultiheadAttention"),
+        forbid_ops=("torch.nn.functional.multi_head_attention_forward", "aten::_native_multi_head_attention",
+                    "aten::_transformer_encoder_layer_fwd"),
         description="matches torch.nn.TransformerEncoderLayer (pre-LN, GELU, causal) with the same weights",
     )
 )

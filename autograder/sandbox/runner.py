@@ -14,9 +14,11 @@ IPython, says ``ready``, then serves jobs read from the grader on stdin:
 - after the child exits, every process it left behind is killed, its directory removed, and
   ``ended`` reports how it exited. Each submission starts from the same clean, warm state and
   none sees another's memory or files.
+- while a ``call`` runs the student's function, a :class:`Recording` notes the operators it
+  runs, and ``call_done`` reports them with the recording's probes (see :class:`Recording`).
 
 Everything the child sends is untrusted: the grader only compares returned values with its
-own references.
+own references, and checks that the recording's probes came back as it expects.
 """
 
 import ctypes
@@ -32,11 +34,18 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import numpy  # noqa: E402,F401  (warm import, shared by every child)
 import torch  # noqa: E402
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
+from torch.overrides import TorchFunctionMode, resolve_name  # noqa: E402
+from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 import wire  # noqa: E402
 
 PR_SET_PDEATHSIG = 1
 PROTECTED_PACKAGES = ("solutions", "autograder")
+# audit events that, during a recorded call, mean work ran where the recording cannot see it
+# (another process, a profiler or tracer swapped in, native code loaded)
+ESCAPE_EVENTS = frozenset({"os.fork", "os.forkpty", "os.posix_spawn", "os.exec", "os.system", "os.spawn",
+                           "subprocess.Popen", "sys.setprofile", "sys.settrace", "ctypes.dlopen", "ctypes.dlsym"})
+PROBE = torch.ops.aten.alias.default  # the operator the recording's probes run
 
 
 def die_with_parent():
@@ -69,6 +78,8 @@ def main():
     die_with_parent()
     for fd in (0, 1, 2):
         os.dup2(os.open(os.devnull, os.O_RDWR), fd)
+    with Recording():  # the first recorded operator imports torch._dynamo and builds torch's table
+        torch.zeros(1).add(1)  # of API names (seconds): once, here, before the children fork
     send({"op": "ready", "pid": os.getpid(), "root": os.geteuid() == 0})
     while True:
         try:
@@ -151,6 +162,7 @@ def serve_submission(job, workdir):
     torch.manual_seed(0)
     guard = ReferenceGuard()
     sys.meta_path.insert(0, guard)
+    sys.addaudithook(Recording.audit)  # before any submitted code runs; a hook cannot be removed
     shell = InteractiveShell.instance()
     submission = os.getpid()
     while True:
@@ -159,8 +171,8 @@ def serve_submission(job, workdir):
         if op == "cell":
             reply = run_cell(shell, header["source"]) | {"op": "cell_done", "index": header["index"]}
         elif op == "call":
-            results, out_arrays = call(shell, header["function"], header["cases"], arrays)
-            reply = {"op": "call_done", "results": results}
+            results, recording, out_arrays = call(shell, header["function"], header["cases"], arrays)
+            reply = {"op": "call_done", "results": results, "recording": recording}
         else:
             return
         if os.getpid() != submission:  # a process the submission forked: not ours to answer
@@ -192,21 +204,113 @@ def run_cell(shell, source):
 
 
 def call(shell, name, cases, arrays):
-    """Call the submission's function ``name`` on each encoded case; encode each outcome."""
+    """Call the submission's function ``name`` on each encoded case, each call inside a
+    :class:`Recording`; return the encoded outcomes, the recording's report and the arrays."""
+    recording = Recording()
     function = shell.user_ns.get(name)
     if not callable(function):
         message = f"the notebook defines no function named {name!r}"
-        return [{"ok": False, "error": message} for _ in cases], []
+        return [{"ok": False, "error": message} for _ in cases], recording.report(), []
     results, out_arrays = [], []
     for case in cases:
         try:
             args = wire.decode(case["args"], arrays, torch)
             kwargs = wire.decode(case["kwargs"], arrays, torch)
-            value = function(*args, **kwargs)
+            with recording:
+                value = function(*args, **kwargs)
             results.append({"ok": True, "value": wire.encode(value, out_arrays, torch)})
         except BaseException as error:  # a submission's exception of any kind is its own failure
             results.append({"ok": False, "error": _describe_error(error)})
-    return results, out_arrays
+    return results, recording.report(), out_arrays
+
+
+class Recording:
+    """The operators that the student's function runs, seen at two levels no Python alias avoids.
+
+    A ``TorchDispatchMode`` sees every ATen operator that reaches torch's dispatcher
+    (``aten::_softmax``, however the answer named it: ``getattr``, ``vars``, a method, an alias);
+    a ``TorchFunctionMode`` sees torch's Python API by its public name
+    (``torch.nn.functional.scaled_dot_product_attention``, which ATen only sees decomposed), and a
+    ``record_function`` label is recorded by its text (``Optimizer.step#AdamW.step``).
+
+    Each recorded call is bracketed by two *probes*, one :data:`PROBE` operator run before and
+    one after the student's function, which both modes count instead of recording. An answer
+    that pops a mode or replaces this machinery loses probes, and the grader, which expects two
+    per call and per mode, flags it. The audit hook notes :data:`ESCAPE_EVENTS` during a call.
+    """
+
+    active = None  # the recording of the call in progress, for the audit hook
+
+    def __init__(self):
+        self.operators, self.escapes = set(), set()
+        self.probes = {"dispatch": 0, "function": 0}
+        self.calls = 0
+        self.marker = torch.empty(0)
+
+    def __enter__(self):
+        self.depths = (torch._C._len_torch_function_stack(), torch._C._len_torch_dispatch_stack())
+        self.modes = (_FunctionRecorder(self), _DispatchRecorder(self))
+        for mode in self.modes:
+            mode.__enter__()
+        Recording.active = self
+        self.calls += 1
+        PROBE(self.marker)
+
+    def __exit__(self, *exc):
+        try:
+            PROBE(self.marker)
+        finally:  # whatever the answer left on the mode stacks goes too, so later cells run unrecorded
+            Recording.active = None
+            for mode in reversed(self.modes):
+                try:
+                    mode.__exit__(None, None, None)
+                except Exception:  # the answer popped it already: its probes say so
+                    pass
+            while torch._C._len_torch_dispatch_stack() > self.depths[1]:
+                torch._C._pop_torch_dispatch_stack()
+            while torch._C._len_torch_function_stack() > self.depths[0]:
+                torch._C._pop_torch_function_stack()
+
+    def is_probe(self, args):
+        return len(args) == 1 and args[0] is self.marker
+
+    def report(self):
+        return {"operators": sorted(self.operators), "probes": dict(self.probes), "calls": self.calls,
+                "escapes": sorted(self.escapes)}
+
+    @staticmethod
+    def audit(event, args):
+        recording = Recording.active
+        if recording is not None and event in ESCAPE_EVENTS:
+            recording.escapes.add(event)
+
+
+class _DispatchRecorder(TorchDispatchMode):
+    def __init__(self, recording):
+        super().__init__()
+        self.recording = recording
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func is PROBE and self.recording.is_probe(args):
+            self.recording.probes["dispatch"] += 1
+        else:
+            self.recording.operators.add(func._schema.name)
+            if func._schema.name == "profiler::_record_function_enter_new" and args and isinstance(args[0], str):
+                self.recording.operators.add(args[0])
+        return func(*args, **(kwargs or {}))
+
+
+class _FunctionRecorder(TorchFunctionMode):
+    def __init__(self, recording):
+        super().__init__()
+        self.recording = recording
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func is PROBE and self.recording.is_probe(args):
+            self.recording.probes["function"] += 1
+        else:
+            self.recording.operators.add(resolve_name(func) or getattr(func, "__qualname__", type(func).__name__))
+        return func(*args, **(kwargs or {}))
 
 
 def _describe_error(error):

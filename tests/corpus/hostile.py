@@ -270,7 +270,7 @@ def forged_outputs(ctx):
             cell["execution_count"] = 1
         if meta:
             meta.update(grade=True, points=100, locked=False)
-    return dump(nb), Expect("graded", 0)
+    return dump(nb), Expect("flagged", 0, "altered nbgrader metadata (grade, points) of cell 'softmax'")
 
 
 CASES = {f.__name__: f for f in [

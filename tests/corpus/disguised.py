@@ -1,0 +1,136 @@
+"""Answers that reach a forbidden torch built-in through a name made at run time, and independent
+correct answers that must keep every point.
+
+Each disguise replaces one answer cell of an otherwise right submission (the source exercise's
+answers) with a function that calls the built-in the part asks the student to write: through
+``getattr`` on a name assembled from pieces, ``vars`` of a module, an alias made at run time, or a
+method looked up by ``getattr``. None of them names the built-in in its source, so the static scan
+cannot see them (``tests/test_runtime_integrity.py`` checks that too); only the recording of what
+the function runs can. Each entry states the parts that must earn nothing: the disguised part,
+and a part whose own answer calls the disguised function when that part forbids the same
+built-in (multi-head attention forbids torch's attention, which the disguised attention runs).
+
+``INDEPENDENT`` holds correct answers of chapter 1 written apart from ``solutions/`` and from the
+checks' references, with the operators an honest answer uses (``exp``, ``max``, ``einsum``,
+``erf``, ...): they must earn every point.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Disguise:
+    """One answer cell (``cell``) replaced by ``source``; the parts ``zero`` must earn nothing, and a
+    flag must name the cell's function and ``flag`` (the operator that ran)."""
+
+    assignment: str
+    cell: str
+    zero: tuple
+    source: str
+    flag: str
+
+
+SOFTMAX = ("01-transformers", "softmax", ("test_softmax",))
+ATTENTION = ("01-transformers", "scaled_dot_product_attention",
+             ("test_scaled_dot_product_attention", "test_multi_head_self_attention"))
+
+DISGUISES = {
+    "softmax_getattr": Disguise(*SOFTMAX, (
+        "def softmax(x, dim=-1):\n"
+        "    return getattr(__import__('torch'), 'soft' + 'max')(x, dim)\n"), "aten::_softmax"),
+    "softmax_vars": Disguise(*SOFTMAX, (
+        "import torch\n\n"
+        "def softmax(x, dim=-1):\n"
+        "    return vars(torch.nn.functional)['max'.join(['soft', ''])](x, dim=dim)\n"), "aten::_softmax"),
+    "softmax_alias": Disguise(*SOFTMAX, (
+        "import torch\n"
+        "_normalise = getattr(torch.special, ''.join(['so', 'ft', 'max']))\n\n"
+        "def softmax(x, dim=-1):\n"
+        "    return _normalise(x, dim)\n"), "aten::_softmax"),
+    "softmax_method": Disguise(*SOFTMAX, (
+        "def softmax(x, dim=-1):\n"
+        "    return getattr(x, 'tfos'[::-1] + 'max')(dim)\n"), "aten::_softmax"),
+    "softmax_through_log": Disguise(*SOFTMAX, (
+        "def softmax(x, dim=-1):\n"
+        "    return getattr(x, 'log_' + 'soft' + 'max')(dim).exp()\n"), "aten::_log_softmax"),
+    "attention_getattr": Disguise(*ATTENTION, (
+        "import torch\n\n"
+        "def scaled_dot_product_attention(q, k, v, mask=None):\n"
+        "    name = '_'.join(['scaled', 'dot', 'product', 'attention'])\n"
+        "    return getattr(torch.nn.functional, name)(q, k, v, attn_mask=mask)\n"),
+        "torch.nn.functional.scaled_dot_product_attention"),
+    "attention_vars": Disguise(*ATTENTION, (
+        "import torch\n\n"
+        "def scaled_dot_product_attention(q, k, v, mask=None):\n"
+        "    found = [f for n, f in vars(torch.nn.functional).items() if n.startswith('scaled_dot')]\n"
+        "    return found[0](q, k, v, attn_mask=mask)\n"),
+        "torch.nn.functional.scaled_dot_product_attention"),
+    "attention_alias": Disguise(*ATTENTION, (
+        "import torch\n"
+        "attend = getattr(torch.ops.aten, 'scaled_dot_product_' + 'attention')\n\n"
+        "def scaled_dot_product_attention(q, k, v, mask=None):\n"
+        "    return attend(q, k, v, attn_mask=mask)\n"), "aten::_safe_softmax"),
+}
+
+INDEPENDENT = {
+    "01-transformers": {
+        "softmax": (
+            "import torch\n\n"
+            "def softmax(x, dim=-1):\n"
+            "    exps = torch.exp(x - x.max(dim=dim, keepdim=True).values)\n"
+            "    return exps * exps.sum(dim=dim, keepdim=True).reciprocal()\n"),
+        "causal_mask": (
+            "import torch\n\n"
+            "def causal_mask(seq_len):\n"
+            "    i = torch.arange(seq_len)\n"
+            "    return i.unsqueeze(1) - i.unsqueeze(0) >= 0\n"),
+        "scaled_dot_product_attention": (
+            "import torch\n\n"
+            "def scaled_dot_product_attention(q, k, v, mask=None):\n"
+            "    scores = torch.einsum('...ld,...sd->...ls', q, k) * q.shape[-1] ** -0.5\n"
+            "    if mask is not None:\n"
+            "        scores = torch.where(mask, scores, torch.full_like(scores, -torch.inf))\n"
+            "    return torch.einsum('...ls,...sd->...ld', softmax(scores, dim=-1), v)\n"),
+        "multi_head_self_attention": (
+            "import torch\n\n"
+            "def multi_head_self_attention(x, w_q, w_k, w_v, w_o, n_heads, causal=True):\n"
+            "    seq_len, d_model = x.shape[-2:]\n"
+            "    heads = []\n"
+            "    for w_q_h, w_k_h, w_v_h in zip(w_q.chunk(n_heads), w_k.chunk(n_heads), w_v.chunk(n_heads)):\n"
+            "        mask = causal_mask(seq_len) if causal else None\n"
+            "        heads.append(scaled_dot_product_attention(x @ w_q_h.T, x @ w_k_h.T, x @ w_v_h.T, mask))\n"
+            "    return torch.cat(heads, dim=-1) @ w_o.T\n"),
+        "sinusoidal_positions": (
+            "import math\n"
+            "import torch\n\n"
+            "def sinusoidal_positions(seq_len, d_model):\n"
+            "    rows = []\n"
+            "    for pos in range(seq_len):\n"
+            "        row = []\n"
+            "        for i in range(d_model):\n"
+            "            angle = pos * math.exp(-math.log(10000.0) * (i - i % 2) / d_model)\n"
+            "            row.append(math.sin(angle) if i % 2 == 0 else math.cos(angle))\n"
+            "        rows.append(row)\n"
+            "    return torch.tensor(rows, dtype=torch.float32).reshape(seq_len, d_model)\n"),
+        "rope": (
+            "import torch\n\n"
+            "def rope(x, positions, theta=10000.0):\n"
+            "    d_k = x.shape[-1]\n"
+            "    inv = torch.exp(-torch.arange(0, d_k, 2, dtype=torch.float64) / d_k * torch.log(torch.tensor(theta, dtype=torch.float64)))\n"
+            "    angle = (positions.double().unsqueeze(-1) * inv).float()\n"
+            "    c, s = angle.cos().repeat_interleave(2, -1), angle.sin().repeat_interleave(2, -1)\n"
+            "    swapped = torch.stack((-x[..., 1::2], x[..., 0::2]), dim=-1).flatten(-2)\n"
+            "    return x * c + swapped * s\n"),
+        "transformer_block": (
+            "import torch\n\n"
+            "def _norm(x, weight, bias):\n"
+            "    centred = x - x.mean(-1, keepdim=True)\n"
+            "    return centred * torch.rsqrt(centred.pow(2).mean(-1, keepdim=True) + 1e-5) * weight + bias\n\n"
+            "def transformer_block(x, params, n_heads):\n"
+            "    p = params\n"
+            "    h = _norm(x, p['ln1_weight'], p['ln1_bias'])\n"
+            "    x = x + multi_head_self_attention(h, p['w_q'], p['w_k'], p['w_v'], p['w_o'], n_heads)\n"
+            "    up = _norm(x, p['ln2_weight'], p['ln2_bias']) @ p['w_up'].T\n"
+            "    return x + (0.5 * up * (1 + torch.erf(up / 2 ** 0.5))) @ p['w_down'].T\n"),
+    },
+}

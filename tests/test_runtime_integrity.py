@@ -1,0 +1,220 @@
+"""Integrity at run time: a forbidden built-in is caught however the answer reaches it, honest
+answers keep their points, tampering with the recording is flagged, and so are duplicated
+answer cells and altered nbgrader metadata.
+
+Submissions are the released exercises with answers filled in (``tests/corpus/disguised.py``),
+graded in the sandbox with :func:`grading.prepare` in this thread and :func:`grading.run_with_retry`
+in two worker threads, as a batch does.
+"""
+
+import copy
+import json
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import torch
+
+from autograder import checks, course, grading, integrity
+from autograder.spec import load_spec
+from autograder.worker import Limits, Worker
+
+from conftest import grade_id, load
+
+sys.path.insert(0, str(Path(__file__).parent / "corpus"))
+import disguised  # noqa: E402
+
+LIMITS = Limits(cell_seconds=30, notebook_seconds=120)
+ASSIGNMENT = "01-transformers"
+# parts whose answers call softmax (attention calls it, multi-head calls attention, the block calls
+# multi-head): an answer that breaks the recording inside softmax breaks theirs too
+CALL_SOFTMAX = ("test_softmax", "test_scaled_dot_product_attention", "test_multi_head_self_attention",
+                "test_transformer_block")
+
+POP_MODE = ("import torch\n\n"
+            "def softmax(x, dim=-1):\n"
+            "    from torch.utils import _python_dispatch\n"
+            "    _python_dispatch._pop_mode()\n"
+            "    return getattr(torch, 'soft' + 'max')(x, dim)\n")
+# a cell the student adds first: find the runner's recording and make it a no-op
+REPLACE_RUNNER = ("import gc\n"
+                  "for found in gc.get_objects():\n"
+                  "    if isinstance(found, type) and found.__name__ == 'Recording':\n"
+                  "        found.__enter__ = lambda self: None\n"
+                  "        found.__exit__ = lambda self, *exc: None\n")
+SET_PROFILE = ("import sys\n\n"
+               "def softmax(x, dim=-1):\n"
+               "    sys.setprofile(None)\n"
+               "    exps = (x - x.amax(dim, keepdim=True)).exp()\n"
+               "    return exps / exps.sum(dim, keepdim=True)\n")
+
+
+def answers_of(source_nb):
+    return {grade_id(c): "".join(c["source"]) for c in source_nb["cells"]
+            if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
+
+
+def filled(release_nb, answers):
+    """The release with cells ``answers`` (grade id -> source) filled in."""
+    nb = copy.deepcopy(release_nb)
+    for cell in nb["cells"]:
+        if grade_id(cell) in answers:
+            cell["source"] = answers[grade_id(cell)]
+    return nb
+
+
+def add_first(nb, source):
+    nb["cells"].insert(0, {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+                           "source": source})
+    return nb
+
+
+def auto_points(spec):
+    return {p.grade_id: p.points for p in spec.parts if not p.manual}
+
+
+@pytest.fixture(scope="module")
+def exercises(released):
+    """assignment -> (spec, release notebook, source answers) for every exercise."""
+    found = {}
+    for name in course.assignments():
+        source = course.source_notebook(name)
+        found[name] = (load_spec(source, name), load(released / name / course.EXERCISE), answers_of(load(source)))
+    return found
+
+
+@pytest.fixture(scope="module")
+def graded(exercises):
+    """Grade every submission of this file in one sandboxed batch; return results by name."""
+    submissions = {}
+    for name, (spec, release_nb, answers) in exercises.items():
+        submissions[f"right-{name}"] = (spec, filled(release_nb, answers))
+    for name, entry in disguised.DISGUISES.items():
+        spec, release_nb, answers = exercises[entry.assignment]
+        submissions[name] = (spec, filled(release_nb, answers | {entry.cell: entry.source}))
+    for name, independent in disguised.INDEPENDENT.items():
+        spec, release_nb, _ = exercises[name]
+        submissions[f"independent-{name}"] = (spec, filled(release_nb, independent))
+    spec, release_nb, answers = exercises[ASSIGNMENT]
+    submissions["pop_mode"] = (spec, filled(release_nb, answers | {"softmax": POP_MODE}))
+    submissions["set_profile"] = (spec, filled(release_nb, answers | {"softmax": SET_PROFILE}))
+    submissions["replace_runner"] = (spec, add_first(filled(release_nb, answers), REPLACE_RUNNER))
+    prepared = {name: grading.prepare(json.dumps(nb).encode(), spec, name, b"key")
+                for name, (spec, nb) in submissions.items()}
+    workers = [Worker(i, LIMITS) for i in range(2)]
+    names = list(prepared)
+    try:
+        with ThreadPoolExecutor(len(workers)) as pool:
+            results = pool.map(lambda i: [(n, grading.run_with_retry(prepared[n], workers[i])) for n in names[i::2]],
+                               range(len(workers)))
+            return dict(pair for chunk in results for pair in chunk)
+    finally:
+        for worker in workers:
+            worker.close()
+
+
+def part_scores(result):
+    return {p["grade_id"]: p["score"] for p in result["parts"] if not p["manual"]}
+
+
+def describe(result):
+    return f"{result['status']}, {result['score']:g} points, flags {result['flags']}, parts {part_scores(result)}"
+
+
+@pytest.mark.parametrize("name", list(disguised.DISGUISES))
+def test_disguise_passes_the_static_scan(name):
+    """The corpus tests the recording: none of its disguises names the built-in in its source."""
+    entry = disguised.DISGUISES[name]
+    spec = load_spec(course.source_notebook(entry.assignment), entry.assignment)
+    for part in spec.parts:
+        for check_name, function in part.checks:
+            if function == entry.cell:
+                assert integrity.forbidden_uses(entry.source, checks.get(check_name).forbid) == [], name
+
+
+@pytest.mark.parametrize("name", list(disguised.DISGUISES))
+def test_disguise_earns_nothing_for_its_part_only(graded, exercises, name):
+    entry, result = disguised.DISGUISES[name], graded[name]
+    points = auto_points(exercises[entry.assignment][0])
+    expected = {gid: 0.0 if gid in entry.zero else p for gid, p in points.items()}
+    assert part_scores(result) == expected, describe(result)
+    assert result["status"] == "flagged", describe(result)
+    assert any(entry.flag in flag and entry.cell in flag for flag in result["flags"]), describe(result)
+
+
+@pytest.mark.parametrize("name", sorted(course.assignments()))
+def test_right_answers_keep_every_point(graded, exercises, name):
+    result = graded[f"right-{name}"]
+    assert part_scores(result) == auto_points(exercises[name][0]), describe(result)
+    assert result["status"] == "graded" and result["flags"] == [], describe(result)
+
+
+@pytest.mark.parametrize("name", list(disguised.INDEPENDENT))
+def test_independent_answers_keep_every_point(graded, exercises, name):
+    result = graded[f"independent-{name}"]
+    assert part_scores(result) == auto_points(exercises[name][0]), describe(result)
+    assert result["status"] == "graded" and result["flags"] == [], describe(result)
+
+
+def test_popping_the_recording_is_flagged(graded, exercises):
+    result = graded["pop_mode"]
+    points = auto_points(exercises[ASSIGNMENT][0])
+    assert part_scores(result) == {g: 0.0 if g in CALL_SOFTMAX else p for g, p in points.items()}, describe(result)
+    assert result["status"] == "flagged"
+    assert any("removed or disabled" in flag and "softmax" in flag for flag in result["flags"]), describe(result)
+
+
+def test_replacing_the_runners_recording_is_flagged(graded):
+    result = graded["replace_runner"]
+    assert result["score"] == 0.0 and result["status"] == "flagged", describe(result)
+    assert any("removed or disabled" in flag for flag in result["flags"]), describe(result)
+
+
+def test_swapping_the_profiler_is_flagged(graded, exercises):
+    result = graded["set_profile"]
+    points = auto_points(exercises[ASSIGNMENT][0])
+    assert part_scores(result) == {g: 0.0 if g in CALL_SOFTMAX else p for g, p in points.items()}, describe(result)
+    assert any("sys.setprofile" in flag for flag in result["flags"]), describe(result)
+
+
+def test_forbidden_operators_name_real_operators():
+    """A misspelt operator would never be recorded, so the part would forbid nothing."""
+    checks._load_all()
+    for check_ in checks.REGISTRY.values():
+        for name in check_.forbid_ops:
+            if name.startswith("aten::"):
+                assert hasattr(torch.ops.aten, name.removeprefix("aten::")), (check_.name, name)
+            elif name.startswith("aten."):
+                assert hasattr(torch.ops.aten, name.removeprefix("aten.")), (check_.name, name)
+            elif name.startswith("torch."):
+                module, _, attribute = name.rpartition(".")
+                owner = torch
+                for part in module.split(".")[1:]:
+                    owner = getattr(owner, part)
+                assert callable(getattr(owner, attribute, None)), (check_.name, name)
+
+
+# -- the notebook's structure: prepare alone, nothing runs -------------------------------------------
+def test_duplicated_answer_cell_is_flagged(exercises):
+    spec, release_nb, answers = exercises[ASSIGNMENT]
+    nb = filled(release_nb, answers)
+    index = next(i for i, c in enumerate(nb["cells"]) if grade_id(c) == "softmax")
+    nb["cells"].insert(index + 1, copy.deepcopy(nb["cells"][index]))
+    prepared = grading.prepare(json.dumps(nb).encode(), spec, "twice")
+    assert "answer cell 'softmax' appears twice; the last one was graded" in prepared.result["flags"]
+
+
+def test_altered_points_are_flagged(exercises):
+    spec, release_nb, answers = exercises[ASSIGNMENT]
+    nb = filled(release_nb, answers)
+    next(c for c in nb["cells"] if grade_id(c) == "test_rope")["metadata"]["nbgrader"]["points"] = 40
+    next(c for c in nb["cells"] if grade_id(c) == "rope")["metadata"]["nbgrader"]["grade"] = True
+    flags = grading.prepare(json.dumps(nb).encode(), spec, "greedy").result["flags"]
+    assert any("altered nbgrader metadata (points) of cell 'test_rope'" in f for f in flags), flags
+    assert any("altered nbgrader metadata (grade) of cell 'rope'" in f for f in flags), flags
+
+
+def test_release_as_given_has_no_structure_flags(exercises):
+    for name, (spec, release_nb, answers) in exercises.items():
+        assert grading.prepare(json.dumps(filled(release_nb, answers)).encode(), spec, name).result["flags"] == []

@@ -15,6 +15,12 @@ def main(argv=None):
     release.add_argument("assignments", nargs="*", help="e.g. 01-transformers (default: all)")
     release.add_argument("--out", default="release", help="output folder (default: release)")
 
+    check = commands.add_parser("check", help="students: grade your own notebook as the grader would, recording nothing")
+    check.add_argument("notebook", type=Path, help="your saved exercise, e.g. release/01-transformers/exercise.ipynb")
+    check.add_argument("--part", help="report only this part: its function (softmax) or grade id (test_softmax)")
+    check.add_argument("--assignment", help="the exercise, e.g. 01-transformers (default: the notebook's folder, "
+                       "else the exercise whose cells it has)")
+
     grade = commands.add_parser("grade", help="autograde SUBMISSIONS_DIR/<student>/<assignment>/*.ipynb")
     grade.add_argument("submissions", type=Path)
     grade.add_argument("--db", default=DEFAULT_DB, help=f"SQLAlchemy URL of the gradebook (default: {DEFAULT_DB})")
@@ -48,6 +54,12 @@ def _release(args):
     for path in release(args.assignments or None, out_dir=Path(args.out).resolve()):
         print(f"released {path}")
     return 0
+
+
+def _check(args):
+    from autograder import check
+
+    return check.main(args.notebook, part=args.part, assignment=args.assignment)
 
 
 def _grade(args):

@@ -3,18 +3,50 @@
 Each chapter folder ``chapters/<assignment>/`` holds one ``exercise.ipynb`` in nbgrader source
 form. ``build_course`` copies them to ``course/source/<assignment>/``; ``release`` runs
 ``nbgrader generate_assignment`` there (which strips solutions and hidden tests, clears outputs
-and locks cells) and copies the student versions to ``release/<assignment>/``.
+and locks cells) and copies the student versions to ``release/<assignment>/``, each ending with
+two cells that show the student how to check their own work (``python -m autograder check``).
+The grader skips those cells, and any cell that only imports and calls ``check_part``
+(:func:`is_self_check`): they need the course's package, which graded answers may not use.
 """
 
+import ast
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
+
+from autograder.spec import load_spec, source_checksum
+
 REPO = Path(__file__).resolve().parent.parent
 CHAPTERS = REPO / "chapters"
 EXERCISE = "exercise.ipynb"
+CHECK_TAG = "check-your-work"  # the tag of the cells release() appends
+CHECK_INTRO = """## Check your work
+
+Save this notebook, then run the cell below. It grades your saved notebook exactly as the grader
+does (the same visible tests, the same hidden checks and tolerances, on random inputs drawn for
+this run), prints each part's points and why a part failed, and records nothing. To check one
+part while you work, run `from autograder import check_part; check_part("{function}")` in a cell
+of its own: it runs that part's hidden checks on the function defined in this notebook. The grader
+skips both kinds of cell.
+
+Passing every check means your functions match independent references on the inputs drawn; it is
+strong evidence, not a proof, and the written answers are graded by hand."""
+CHECK_CELL = """# Grade your saved notebook as the grader would (change the file name if you renamed it).
+import importlib.metadata
+import sys
+
+try:
+    importlib.metadata.version("llm-course")
+except importlib.metadata.PackageNotFoundError:
+    print("The course's grader is not installed for this kernel: in a copy of the course's repository, "
+          "run `make venv`, then open this notebook with `.venv/bin/jupyter lab`.")
+else:
+    !"{sys.executable}" -m autograder check exercise.ipynb
+"""
 
 
 def assignments(chapters=CHAPTERS):
@@ -51,7 +83,40 @@ def release(names=None, course_dir=REPO / "course", out_dir=REPO / "release", ch
         target = Path(out_dir) / name
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(Path(course_dir) / "release" / name, target)
+        _append_check_cells(target / EXERCISE, load_spec(source_notebook(name, chapters), name))
     return [Path(out_dir) / name / EXERCISE for name in names]
+
+
+def _append_check_cells(path, spec):
+    """End the released notebook at ``path`` with :data:`CHECK_INTRO` and :data:`CHECK_CELL`, locked."""
+    nb = nbformat.read(path, as_version=4)
+    function = next(f for p in spec.parts for _, f in p.checks)
+    metadata = {"editable": False, "deletable": False, "tags": [CHECK_TAG]}
+    nb.cells += [nbformat.v4.new_markdown_cell(CHECK_INTRO.replace("{function}", function), metadata=metadata),
+                 nbformat.v4.new_code_cell(CHECK_CELL, metadata=metadata)]
+    nbformat.write(nb, path)
+
+
+def is_self_check(source):
+    """Whether a code cell only checks the student's work, so the grader skips it: the release's
+    :data:`CHECK_CELL`, or a cell holding only ``from autograder import check_part`` and
+    ``check_part(...)`` calls with literal arguments. Skipping it removes code and cannot earn points."""
+    if source_checksum(source) == source_checksum(CHECK_CELL):
+        return True
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return False
+    for node in body:
+        if isinstance(node, ast.ImportFrom) and ast.unparse(node) == "from autograder import check_part":
+            continue
+        call = node.value if isinstance(node, ast.Expr) else None
+        if (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "check_part"
+                and all(isinstance(a, ast.Constant) for a in call.args)
+                and all(k.arg and isinstance(k.value, ast.Constant) for k in call.keywords)):
+            continue
+        return False
+    return bool(body)
 
 
 def _nbgrader(args, course_dir):

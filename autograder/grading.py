@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from autograder import checks, integrity
+from autograder import checks, course, integrity
 from autograder.sandbox import wire
 from autograder.spec import (SpecError, grade_id, is_grade, is_solution, nbgrader_meta, source_checksum,
                              split_hidden)
@@ -66,7 +66,8 @@ def build_plan(spec, submitted, result):
     """The cells to run, in order: ``("code", source, owner)`` and ``("test", part)`` steps.
 
     ``owner`` is the grade id of the student's solution cell, ``"student"`` for a cell the
-    student added, or ``None`` for the instructor's own cells.
+    student added, or ``None`` for the instructor's own cells. Added cells that only check the
+    student's work (:func:`course.is_self_check`) are left out.
     """
     by_id = {gid: (kind, source) for kind, source, gid in submitted if gid}
     source_ids = {grade_id(c) for c in spec.cells if grade_id(c)}
@@ -84,7 +85,7 @@ def build_plan(spec, submitted, result):
     for kind, source, gid in submitted:
         if gid in source_ids:
             anchor = gid
-        elif kind == "code" and source.strip():
+        elif kind == "code" and source.strip() and not course.is_self_check(source):
             added.setdefault(anchor, []).append(source)
     parts = {p.grade_id: p for p in spec.parts}
     plan = [("code", s, "student") for s in added.get(None, [])]

@@ -10,7 +10,8 @@ import time
 
 from bench import ENV, REPO
 
-BENCHMARKS = ["book", "notebooks", "grading", "grading_load", "offline", "train_gpt", "train_icl", "gpu_memory", "scaling"]
+BENCHMARKS = ["book", "notebooks", "grading", "grading_load", "check", "offline", "train_gpt", "train_icl",
+              "gpu_memory", "scaling"]
 
 
 def main(names):

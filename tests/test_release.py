@@ -1,10 +1,11 @@
-"""Released student notebooks hold no solutions, no hidden tests and no outputs."""
+"""Released student notebooks hold no solutions, no hidden tests and no outputs, and end with the
+cells that tell the student how to check their work."""
 
 import nbformat
 import pytest
 
 from autograder import course
-from autograder.spec import HIDDEN_BEGIN, split_hidden
+from autograder.spec import HIDDEN_BEGIN, load_spec, split_hidden
 
 from conftest import grade_id, load
 
@@ -29,7 +30,7 @@ def solution_bodies(source_nb):
 def test_release_strips_solutions_hidden_tests_and_outputs(released, assignment):
     source = load(course.source_notebook(assignment))
     student = load(released / assignment / course.EXERCISE)
-    text = "\n".join("".join(c["source"]) for c in student["cells"])
+    text = "\n".join("".join(c["source"]) for c in student["cells"] if not is_check_cell(c))
     for line in solution_bodies(source):
         assert line not in text, f"solution line released: {line}"
     assert HIDDEN_BEGIN not in text and "autograder" not in text and "check(" not in text
@@ -45,6 +46,26 @@ def test_release_strips_solutions_hidden_tests_and_outputs(released, assignment)
         meta = cell["metadata"].get("nbgrader", {})
         if meta.get("grade") and not meta.get("solution"):
             assert split_hidden("".join(cell["source"]))[0].strip() == released_tests[meta["grade_id"]].strip()
+
+
+def is_check_cell(cell):
+    return course.CHECK_TAG in cell["metadata"].get("tags", [])
+
+
+@pytest.mark.parametrize("assignment", course.assignments())
+def test_release_ends_with_how_to_check_your_work(released, assignment):
+    student = nbformat.read(released / assignment / course.EXERCISE, as_version=4)
+    nbformat.validate(student)
+    intro, command = student.cells[-2:]
+    assert sum(is_check_cell(c) for c in student.cells) == 2 and is_check_cell(intro) and is_check_cell(command)
+    assert intro.cell_type == "markdown" and intro.source.startswith("## Check your work")
+    # the example names a function this exercise asks for
+    functions = [f for p in load_spec(course.source_notebook(assignment)).parts for _, f in p.checks]
+    assert f'check_part("{functions[0]}")' in intro.source
+    assert command.cell_type == "code" and "-m autograder check exercise.ipynb" in command.source
+    assert "make venv" in command.source  # what to install where the grader is missing
+    assert command.metadata["editable"] is False and "nbgrader" not in command.metadata
+    assert course.is_self_check(command.source)  # the grader skips it
 
 
 @pytest.mark.parametrize("assignment", course.assignments())

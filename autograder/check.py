@@ -1,0 +1,261 @@
+"""Students check their own work with the grader's hidden checks, before anyone grades it.
+
+``python -m autograder check NOTEBOOK`` grades one notebook exactly as ``grade`` does: the same
+plan, integrity scan, hidden checks, tolerances and limits (:func:`grading.prepare`, then
+:func:`grading.run_with_retry`), with inputs seeded the same way from a key made for this run
+instead of the gradebook's. It runs in the sandbox where bubblewrap works, and otherwise without
+it, saying so: it is the student's own code on their own machine. It writes nothing to any
+gradebook. :func:`report` prints one line per part and why a part failed (the feedback page's
+text), and the exit status is 0 when every autograded part passed, 1 otherwise.
+
+:func:`check_part` runs one part's hidden checks inside the student's running kernel.
+"""
+
+import inspect
+import io
+import secrets
+import sys
+from pathlib import Path
+
+import torch
+
+from autograder import checks, course, grading, integrity, worker
+from autograder.sandbox import wire
+from autograder.spec import grade_id, load_spec
+
+STUDENT = "you"
+
+
+class CheckError(Exception):
+    """The notebook cannot be checked at all (missing file, unknown exercise or part); says what to do."""
+
+
+def find_spec(path, data, assignment=None, chapters=course.CHAPTERS):
+    """The exercise ``data`` (the bytes of notebook ``path``) answers: ``assignment`` if given, else
+    its folder's name as ``grade`` reads it, else the exercise whose graded cells it shares."""
+    names = course.assignments(chapters)
+    if not names:
+        raise CheckError(f"no exercises under {chapters}: run check from a copy of the course's repository")
+    if assignment is None and Path(path).resolve().parent.name in names:
+        assignment = Path(path).resolve().parent.name
+    if assignment is None:
+        try:
+            ids = {gid for _, _, gid in grading.read_cells(data) if gid}
+        except ValueError:
+            ids = set()
+        specs = [load_spec(course.source_notebook(name, chapters), name) for name in names]
+        matches = [s for s in specs if ids & set(s.solution_ids)]
+        if len(matches) != 1:
+            raise CheckError(f"cannot tell which exercise {path} is: pass --assignment, one of {', '.join(names)}")
+        return matches[0]
+    if assignment not in names:
+        raise CheckError(f"unknown exercise {assignment!r}; choose one of {', '.join(names)}")
+    return load_spec(course.source_notebook(assignment, chapters), assignment)
+
+
+def check_notebook(path, spec, runner, seed_key=None):
+    """Grade notebook ``path`` against ``spec`` with ``runner`` (a :class:`worker.Worker`) as ``grade``
+    would; return the result dict, recorded nowhere.
+
+    ``seed_key`` seeds the hidden checks' inputs with the file's hash, as the gradebook's key does
+    in ``grade`` (default: a new key, so every run draws new inputs).
+    """
+    data = Path(path).read_bytes()
+    prepared = grading.prepare(data, spec, STUDENT, secrets.token_bytes(16) if seed_key is None else seed_key)
+    return grading.run_with_retry(prepared, runner)
+
+
+def titles(spec):
+    """Each part's title, ``{grade_id: "Part 1: a numerically stable softmax"}``: the first line of
+    the nearest heading above its cell, without its points."""
+    found, heading = {}, None
+    for cell in spec.cells:
+        if cell.cell_type == "markdown" and cell.source.lstrip().startswith("#"):
+            heading = cell.source.strip().splitlines()[0].lstrip("#").strip()
+            heading = heading.rsplit(" (", 1)[0] if heading.endswith(")") else heading
+        if grade_id(cell):
+            found[grade_id(cell)] = heading or grade_id(cell)
+    return found
+
+
+def find_part(spec, name):
+    """The part of ``spec`` called ``name``: its grade id (``test_softmax``), or the name of the
+    function it checks or of its answer cell (``softmax``); ``None`` if there is none."""
+    for part in spec.parts:
+        if name in (part.grade_id, f"test_{name}") or name in [f for _, f in part.checks]:
+            return part
+    return None
+
+
+def report(spec, result, only=None):
+    """The terminal report of ``result`` and whether every autograded part passed: a line per part
+    (title, points, visible and hidden outcomes), why each failure failed, the total.
+
+    ``only`` restricts it to one part (a grade id)."""
+    if result["status"] == "error":
+        return (f"The grader itself failed on this notebook ({result['grader_faults'][-1]}); this is not your "
+                "code's fault: run check again."), False
+    title = titles(spec)
+    lines = [f"  - {flag}" for flag in result["flags"]]
+    if lines:
+        lines.insert(0, "Notes from the grader:")
+    passed, auto_total, manual = True, 0.0, []
+    for part in result["parts"]:
+        if only and part["grade_id"] != only:
+            continue
+        name = f"{title[part['grade_id']]} ({part['grade_id']})"
+        if part["manual"]:
+            manual.append(part)
+            lines.append(f"HAND  {name}: {part['points']:g} points, graded by hand")
+            continue
+        ok = part["score"] == part["points"]
+        passed &= ok
+        auto_total += part["points"]
+        hidden = sum(c["passed"] for c in part["checks"])
+        visible = {True: "passed", False: "failed", None: "not run"}[part["visible"]]
+        lines.append(f"{'PASS' if ok else 'FAIL'}  {name}: {part['score']:g}/{part['points']:g} points; "
+                     f"visible tests {visible}, hidden checks {hidden}/{len(part['checks'])} passed")
+        if ok:
+            continue
+        if part["error"]:
+            lines += [f"      {line}" for line in part["error"].splitlines()[-6:]]
+        for check_ in part["checks"]:
+            if not check_["passed"]:
+                lines.append(f"      hidden check {check_['name']} ({check_['description']}): failed: {check_['message']}")
+        if not part["checks"]:
+            lines.append("      its hidden checks did not run: the notebook stopped before this part")
+    score = sum(p["score"] or 0.0 for p in result["parts"] if not p["manual"] and (not only or p["grade_id"] == only))
+    total = f"Total: {score:g}/{auto_total:g} autograded points"
+    if manual:
+        total += f"; {sum(p['points'] for p in manual):g} more are graded by hand ({', '.join(p['grade_id'] for p in manual)})"
+    lines.append(total)
+    return "\n".join(lines), passed and auto_total > 0
+
+
+def main(path, part=None, assignment=None):
+    """``python -m autograder check``: check notebook ``path``, print the report; return the exit status."""
+    path = Path(path)
+    if not sys.platform.startswith("linux"):
+        print(f"check runs your notebook the way the grader does, which needs Linux (this is {sys.platform}); "
+              "in the notebook, `from autograder import check_part; check_part(\"<function>\")` runs a "
+              "part's hidden checks on any system.", file=sys.stderr)
+        return 2
+    try:
+        if not path.is_file():
+            raise CheckError(f"{path} is not a file: give the path of your saved exercise notebook")
+        spec = find_spec(path, path.read_bytes(), assignment)
+        only = None
+        if part:
+            found = find_part(spec, part)
+            if found is None:
+                raise CheckError(f"{spec.assignment} has no part {part!r}; its parts: "
+                                 f"{', '.join(p.grade_id for p in spec.parts)}")
+            if found.manual:
+                raise CheckError(f"{found.grade_id} is a written answer, graded by hand: check cannot grade it")
+            only = found.grade_id
+    except CheckError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        worker.check_sandbox()
+        where, sandbox = "in the grader's sandbox", True
+    except worker.SandboxUnavailable as error:
+        where, sandbox = "WITHOUT the grader's sandbox", False
+        print(f"note: the sandbox cannot run here ({error}), so your notebook runs without it, with the "
+              "grader's time and memory limits: fine for your own code on your own machine.")
+    print(f"Checking {path} ({spec.assignment}) {where}, as the grader would; nothing is recorded.", flush=True)
+    runner = worker.Worker(0, worker.Limits(), sandbox)  # grade's default limits
+    try:
+        result = check_notebook(path, spec, runner)
+    finally:
+        runner.close()
+    text, passed = report(spec, result, only)
+    print(text)
+    print(f"Checked in {result['seconds']:.1f} s. "
+          + ("Every autograded part passed." if passed else "Not every autograded part passed (exit status 1)."))
+    return 0 if passed else 1
+
+
+def check_part(name, assignment=None):
+    """Run the hidden checks of part ``name`` on the function defined in your notebook; print the verdict.
+
+    ``name`` is the function the part asks for (``"softmax"``) or the part's grade id
+    (``"test_softmax"``); ``assignment`` (``"01-transformers"``) is needed only when two exercises
+    have a part of that name. The checks are the grader's own (:func:`grading.run_check`): the
+    same cases, references and tolerances, on inputs drawn afresh at each call, with arguments
+    and results passed through the sandbox's wire format. The verdict also says when the
+    function's source uses a name the part forbids.
+
+    It runs in your own kernel, outside any sandbox (the sandbox refuses imports of
+    ``autograder``): fine for checking your own code on your own machine. It does not run the
+    part's visible tests (run the part's test cell) or grade anything; ``python -m autograder
+    check exercise.ipynb`` grades the saved notebook as the grader does. Call it in a cell of its
+    own, ``from autograder import check_part; check_part("softmax")``: the grader skips such a
+    cell, while an import of ``autograder`` anywhere else flags the submission.
+    """
+    namespace = sys._getframe(1).f_globals  # the caller's globals: the notebook's own namespace
+    found = []
+    for name_ in [assignment] if assignment else course.assignments():
+        spec = load_spec(course.source_notebook(name_), name_)
+        part = find_part(spec, name)
+        if part is not None and not part.manual:
+            found.append((spec, part))
+    if len(found) != 1:
+        where = " and ".join(spec.assignment for spec, _ in found) or "no exercise"
+        raise LookupError(f"{where} has an autograded part {name!r}: give the function one part asks for "
+                          "(for example \"softmax\") and, where two exercises have it, assignment=\"01-transformers\"")
+    spec, part = found[0]
+    request = _call_here(namespace)
+    outcomes = [grading.run_check(request, check_name, function, secrets.randbits(32))
+                for check_name, function in part.checks]
+    forbidden = _forbidden_uses(part, namespace)
+    passed = all(o["passed"] for o in outcomes) and not forbidden
+    print(f"{titles(spec)[part.grade_id]} ({part.grade_id}, {part.points:g} points): "
+          f"hidden checks {'passed' if passed else 'FAILED'}")
+    for outcome in outcomes:
+        print(f"  hidden check {outcome['name']} ({outcome['description']}): "
+              f"{'passed' if outcome['passed'] else 'failed'}: {outcome['message']}")
+    for reason in forbidden:
+        print(f"  {reason}: this part earns nothing while it does")
+
+
+def _call_here(namespace):
+    """A ``request`` for :func:`grading.run_check` that answers a ``call`` as the sandbox's runner
+    does (``sandbox/runner.py``), with the functions of ``namespace``, messages packed and unpacked."""
+    def request(header, arrays):
+        header, arrays = _through_wire(header, arrays)
+        function, results, out_arrays = namespace.get(header["function"]), [], []
+        for case in header["cases"]:
+            if not callable(function):
+                results.append({"ok": False, "error": f"the notebook defines no function named {header['function']!r}"})
+                continue
+            try:
+                args = wire.decode(case["args"], arrays, torch)
+                kwargs = wire.decode(case["kwargs"], arrays, torch)
+                results.append({"ok": True, "value": wire.encode(function(*args, **kwargs), out_arrays, torch)})
+            except Exception as error:  # the student's exception is the check's verdict
+                results.append({"ok": False, "error": f"{type(error).__name__}: {error}"[:2000]})
+        return _through_wire({"op": "call_done", "results": results}, out_arrays)
+    return request
+
+
+def _through_wire(header, arrays):
+    """``(header, arrays)`` after packing and unpacking, as they would cross the sandbox's pipe."""
+    stream = io.BytesIO(wire.pack(header, arrays))
+    return wire.unpack(stream.read)
+
+
+def _forbidden_uses(part, namespace):
+    """Why the source of the part's functions breaks its rules (a forbidden name, the reference package)."""
+    reasons = []
+    for check_name, function in part.checks:
+        try:
+            source = inspect.getsource(namespace[function])
+        except (KeyError, TypeError, OSError):
+            continue  # not defined (its check says so) or no source to read
+        used = integrity.forbidden_uses(source, checks.get(check_name).forbid)
+        if used:
+            reasons.append(f"{function} uses {', '.join(used)}, which this part asks you to write yourself")
+        if integrity.uses_protected_package(source):
+            reasons.append(grading.IMPORTS_REFERENCE)
+    return reasons

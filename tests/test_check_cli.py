@@ -1,0 +1,258 @@
+"""`python -m autograder check` gives the grader's verdict part by part, and `check_part` works in a kernel.
+
+The corpus is the load test's class of every exercise (``corpus/classroom.py``: right, blank,
+partial and subtly wrong answers), chapter 1's quick hostile entries (``corpus/hostile.py``) and
+answers written here independently of the reference solutions, each with the result it must get.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from autograder import batch, check, course
+from autograder.gradebook import GradeStore, sqlite_url
+from autograder.spec import load_spec
+from autograder.worker import Limits, Worker
+
+from conftest import answered, load, solution_ids, write_submission
+
+sys.path.insert(0, str(Path(__file__).parent / "corpus"))
+import classroom  # noqa: E402
+import hostile  # noqa: E402
+
+ASSIGNMENT = "01-transformers"
+PER_ASSIGNMENT = 4  # one of each kind of classroom.KINDS per exercise
+LIMITS = Limits(cell_seconds=20, notebook_seconds=120, memory_bytes=2**30, tmp_bytes=64 * 2**20)
+# Right answers written differently from solutions/ (other operators, other order of operations).
+INDEPENDENT = {
+    "01-transformers": {
+        "softmax": "def softmax(x, dim=-1):\n    top, _ = x.max(dim=dim, keepdim=True)\n"
+                   "    e = (x - top).exp()\n    return e / e.sum(dim, keepdim=True)\n",
+        "causal_mask": "def causal_mask(seq_len):\n    i = torch.arange(seq_len)\n    return i[None, :] <= i[:, None]\n",
+        "scaled_dot_product_attention": (
+            "def scaled_dot_product_attention(q, k, v, mask=None):\n"
+            "    scores = torch.einsum('...ld,...sd->...ls', q, k) / q.shape[-1] ** 0.5\n"
+            "    if mask is not None:\n"
+            "        scores = torch.where(mask, scores, torch.full_like(scores, float('-inf')))\n"
+            "    return softmax(scores, dim=-1) @ v\n"),
+        "sinusoidal_positions": (
+            "def sinusoidal_positions(seq_len, d_model):\n"
+            "    pos = torch.arange(seq_len).float().unsqueeze(1)\n    j = torch.arange(d_model)\n"
+            "    angle = pos / torch.pow(10000.0, (2 * (j // 2)).float() / d_model)\n"
+            "    return torch.where(j % 2 == 0, torch.sin(angle), torch.cos(angle))\n"),
+    },
+    "02-in-context-learning": {
+        "top_k_filter": (
+            "def top_k_filter(logits, k):\n    if k >= logits.shape[-1]:\n        return logits.clone()\n"
+            "    threshold = logits.sort(dim=-1).values[..., -k].unsqueeze(-1)\n"
+            "    return torch.where(logits >= threshold, logits, torch.full_like(logits, float('-inf')))\n"),
+    },
+    "03-scale": {"petaflop_s_days": "def petaflop_s_days(flops):\n    return flops / 8.64e19\n"},
+    "04-gpu-memory": {
+        "kv_cache_bytes": ("def kv_cache_bytes(batch, seq_len, n_layers, n_kv_heads, d_head, bytes_per_value=2):\n"
+                           "    return math.prod([2, batch, seq_len, n_layers, n_kv_heads, d_head, bytes_per_value])\n"),
+    },
+    "05-quantization": {
+        "quantized_linear_bytes": (
+            "def quantized_linear_bytes(shapes, bits=8, per_channel=True):\n    total = 0\n"
+            "    for rows, cols in shapes:\n"
+            "        total += -(-rows * cols * bits // 8) + 4 * (rows if per_channel else 1)\n    return total\n"),
+    },
+}
+
+
+def independent(exercise):
+    """Submissions of ``exercise`` whose cell ``gid`` holds the answer written above, the rest the
+    reference's: every part must pass."""
+    found = []
+    for gid, source in INDEPENDENT.get(exercise.assignment, {}).items():
+        nb = exercise.notebook(exercise.answers)
+        next(c for c in nb["cells"] if classroom._gid(c) == gid)["source"] = source
+        score, part_scores = exercise.expected(exercise.answers)
+        found.append(classroom.Submission(f"{gid}-independent", exercise.assignment, json.dumps(nb).encode(),
+                                          "graded", score, part_scores))
+    return found
+
+
+@pytest.fixture(scope="module")
+def corpus(released, tmp_path_factory):
+    exercises = [classroom.Exercise(a, load(released / a / course.EXERCISE), course.source_notebook(a))
+                 for a in course.assignments()]
+    first = exercises[0]
+    context = hostile.Context(first.release_nb, first.source_nb, other_nb={"cells": [], "nbformat": 4},
+                              secret_paths=(), gradebook=Path("/nonexistent"), port=0)
+    submissions = classroom.build_class(exercises, PER_ASSIGNMENT, context)
+    submissions += [s for e in exercises for s in independent(e)]
+    root = tmp_path_factory.mktemp("class")
+    for sub in submissions:
+        write_submission(root, sub.student, sub.assignment, sub.data)
+    return root, submissions
+
+
+# kinds whose expected result needs no guess at which parts an answer affects (the corpus guesses that
+# for partial and subtly wrong answers from the names the answers use)
+SURE = ("-right", "-blank", "-independent") + tuple(f"-{name}" for name in classroom.HOSTILE)
+
+
+def verdict(result):
+    """What a student must see the same from check and grade: status, score, flags, and per part
+    its score, its visible tests' outcome and each hidden check's outcome."""
+    parts = tuple((p["grade_id"], p["score"], p["visible"], tuple(c["passed"] for c in p["checks"]))
+                  for p in result["parts"] if not p["manual"])
+    return result["status"], result["score"], sorted(result["flags"]), parts
+
+
+def test_the_corpus_covers_every_exercise(corpus):
+    _, submissions = corpus
+    for assignment in course.assignments():
+        kinds = {s.student.split("-", 1)[1] for s in submissions if s.assignment == assignment}
+        assert set(classroom.KINDS) <= kinds, assignment
+    assert {s.assignment for s in submissions if s.student.endswith("-independent")} == set(course.assignments())
+    assert sum(s.student.startswith("hostile") for s in submissions) == len(classroom.HOSTILE)
+
+
+def test_check_and_grade_agree_part_by_part(corpus, tmp_path):
+    root, submissions = corpus
+    with GradeStore(sqlite_url(tmp_path / "gradebook.db")) as store:
+        summary = batch.grade_all(root, store, workers=2, limits=LIMITS, progress=False)
+        graded = {(r["student"], r["assignment"]): r for r in store.results()}
+    assert summary["error"] == 0, summary
+    runner = Worker(0, LIMITS, sandbox=True)
+    wrong = []
+    try:
+        for sub in submissions:
+            path = root / sub.student / sub.assignment / course.EXERCISE
+            spec = check.find_spec(path, path.read_bytes())
+            checked = check.check_notebook(path, spec, runner)  # its own seed key, not the gradebook's
+            got, by_grade = verdict(checked), verdict(graded[(sub.student, sub.assignment)])
+            if got != by_grade:
+                wrong.append(f"{sub.assignment}/{sub.student}: check {got}\n  grade {by_grade}")
+            scores = tuple((gid, score) for gid, score, *_ in got[3])
+            if sub.student.endswith(SURE) and (got[0], got[1], scores) != (sub.status, sub.score, sub.part_scores or scores):
+                wrong.append(f"{sub.assignment}/{sub.student}: check {got}\n  expected {sub.status} {sub.score}")
+            auto_points = sum(p.points for p in spec.parts if not p.manual)
+            if check.report(spec, checked)[1] != (by_grade[1] == auto_points):
+                wrong.append(f"{sub.assignment}/{sub.student}: the report says passed is {not by_grade[1] == auto_points}")
+    finally:
+        runner.close()
+    assert not wrong, f"{len(wrong)} of {len(submissions)} disagree:\n" + "\n".join(wrong)
+
+
+def cli_check(path, *args, cwd, env=None):
+    return subprocess.run([sys.executable, "-m", "autograder", "check", str(path), *args], cwd=cwd,
+                          capture_output=True, text=True, env=env)
+
+
+def lines_of(output, gid):
+    """The report's lines of part ``gid`` (a part's line starts with PASS, FAIL or HAND)."""
+    return [line for line in output.splitlines() if line[:4] in ("PASS", "FAIL", "HAND") and f"({gid})" in line]
+
+
+@pytest.fixture
+def exercise(released, tmp_path):
+    """Chapter 1's release and source notebooks, and a folder named like the assignment to save into."""
+    folder = tmp_path / "work" / ASSIGNMENT
+    folder.mkdir(parents=True)
+    return load(released / ASSIGNMENT / course.EXERCISE), load(course.source_notebook(ASSIGNMENT)), folder
+
+
+def test_reference_answers_pass_and_nothing_is_written(exercise):
+    release_nb, source_nb, folder = exercise
+    nb = answered(release_nb, source_nb, solution_ids(source_nb))
+    # a check_part cell of its own, as the release's last cells suggest: the grader skips it
+    nb["cells"].insert(5, nbformat.v4.new_code_cell('from autograder import check_part\ncheck_part("softmax")'))
+    path = folder / course.EXERCISE
+    path.write_text(json.dumps(nb))
+    before = sorted(folder.parent.rglob("*"))
+    result = cli_check(path.name, cwd=folder)
+    assert result.returncode == 0, result.stdout + result.stderr
+    spec = load_spec(course.source_notebook(ASSIGNMENT))
+    for part in spec.parts:
+        [line] = lines_of(result.stdout, part.grade_id)
+        assert line.startswith("HAND" if part.manual else "PASS"), line
+    auto = sum(p.points for p in spec.parts if not p.manual)
+    assert f"Total: {auto:g}/{auto:g} autograded points" in result.stdout
+    assert "Notes from the grader" not in result.stdout and "in the grader's sandbox" in result.stdout
+    assert sorted(folder.parent.rglob("*")) == before  # no gradebook, no file of any kind
+
+
+def test_blank_release_fails_every_part_even_without_the_sandbox(exercise, tmp_path):
+    release_nb, _, folder = exercise
+    (folder / course.EXERCISE).write_text(json.dumps(release_nb))
+    env = dict(os.environ, AUTOGRADER_BWRAP=str(tmp_path / "no-such-bwrap"))
+    result = cli_check(course.EXERCISE, cwd=folder, env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "WITHOUT the grader's sandbox" in result.stdout and "no-such-bwrap" in result.stdout
+    for part in load_spec(course.source_notebook(ASSIGNMENT)).parts:
+        [line] = lines_of(result.stdout, part.grade_id)
+        assert line.startswith("HAND" if part.manual else "FAIL"), line
+    assert "NotImplementedError" in result.stdout
+
+
+def test_part_reports_one_part(exercise):
+    release_nb, source_nb, folder = exercise
+    path = folder.parent / "anywhere.ipynb"  # not in an assignment's folder: found by its cells
+    path.write_text(json.dumps(answered(release_nb, source_nb, ["softmax"])))
+    result = cli_check(path, "--part", "softmax", cwd=folder)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert lines_of(result.stdout, "test_softmax")[0].startswith("PASS")
+    assert not lines_of(result.stdout, "test_causal_mask")
+
+
+def test_what_cannot_be_checked_says_what_to_do(exercise, tmp_path, capsys):
+    release_nb, _, folder = exercise
+    (folder / course.EXERCISE).write_text(json.dumps(release_nb))
+    stray = tmp_path / "stray.ipynb"
+    stray.write_text(json.dumps({"cells": [], "nbformat": 4, "metadata": {}}))
+    for args, needle in [((tmp_path / "missing.ipynb",), "is not a file"),
+                         ((folder / course.EXERCISE, "no_such_part"), "has no part 'no_such_part'"),
+                         ((folder / course.EXERCISE, "written_encoder_decoder"), "graded by hand"),
+                         ((stray,), "pass --assignment"),
+                         ((stray, None, "99-nothing"), "unknown exercise '99-nothing'")]:
+        assert check.main(*args) == 2
+        assert needle in capsys.readouterr().err
+
+
+def test_self_check_cells_are_recognised_and_nothing_else():
+    for source in [course.CHECK_CELL, 'from autograder import check_part\ncheck_part("softmax")',
+                   'from autograder import check_part; check_part("rope", assignment="01-transformers")']:
+        assert course.is_self_check(source), source
+    for source in ["", "!ls", 'from autograder import check_part\nimport solutions', "check_part(softmax)",
+                   'from autograder import check_part as c\nc("softmax")', "from autograder.checks import check",
+                   'check_part("softmax")\nESCAPED = True', 'check_part(*["softmax"])']:
+        assert not course.is_self_check(source), source
+
+
+def test_check_part_in_a_running_kernel(exercise):
+    """A notebook that calls check_part, then runs the release's own check cell, in a fresh kernel."""
+    release_nb, source_nb, folder = exercise
+    nb = answered(release_nb, source_nb, ["softmax"])
+    nb["cells"][-1:-1] = [
+        nbformat.v4.new_code_cell(source) for source in [
+            'from autograder import check_part\ncheck_part("softmax")',
+            "def causal_mask(seq_len):\n    return torch.ones(seq_len, seq_len, dtype=torch.bool)",
+            'check_part("test_causal_mask")',
+            "def softmax(x, dim=-1):\n    return torch.softmax(x, dim=dim)",
+            'check_part("softmax")',
+        ]]
+    path = folder / course.EXERCISE
+    path.write_text(json.dumps(nb))
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(folder)}}).execute()
+    out = {i: "".join(o.get("text", "") for o in c.outputs) for i, c in enumerate(nb.cells) if c.cell_type == "code"}
+    right, wrong, forbidden, command = [out[len(nb.cells) - k] for k in (6, 4, 2, 1)]
+    assert "hidden checks passed" in right and "transformers.softmax" in right and "passed:" in right
+    assert "hidden checks FAILED" in wrong and "transformers.causal_mask" in wrong and "failed: causal_mask(" in wrong
+    assert "hidden checks FAILED" in forbidden and "torch.softmax" in forbidden
+    # the release's check cell graded the saved notebook: the forbidden softmax costs part 1, and
+    # the check_part cells, which import autograder, were skipped rather than flagged
+    assert f"Checking exercise.ipynb ({ASSIGNMENT})" in command, command
+    assert lines_of(command, "test_softmax")[0].startswith("FAIL") and "torch.softmax" in command
+    assert "reference package" not in command and "exit status 1" in command

@@ -92,6 +92,13 @@ def test_gpt3_13b_printed_d_model_does_not_fit():
 def test_gpt3_xl_heads_times_head_size_is_not_d_model():
     row = next(r for r in load_scale_table("gpt3_table_2_1") if r["model"] == "GPT-3 XL")
     assert row["n_heads"] * row["d_head"] != row["d_model"], "Table 2.1 prints 24 heads x 128 for d_model 2048"
+    # Attention 24 x 128 = 3,072 wide (Q, K, V: 2,048 -> 3,072 with biases; O: 3,072 -> 2,048) would not
+    # give Table D.1's 1,320M (printed to 10M); attention as wide as d_model does.
+    d_model, d_attn, n_layers = 2048, 3072, 24
+    wide = S.count_parameters(n_layers, d_model, GPT3_VOCAB, GPT3_CONTEXT) + n_layers * (
+        4 * d_model * (d_attn - d_model) + 3 * (d_attn - d_model))
+    assert abs(wide - 1_320e6) > 5e6
+    assert abs(S.count_parameters(n_layers, d_model, GPT3_VOCAB, GPT3_CONTEXT) - 1_320e6) <= 5e6
 
 
 def test_bloom_176b_from_its_config():
@@ -185,8 +192,8 @@ def test_chinchilla_table_3_within_its_rounding():
         assert 19.9 <= printed_tokens / n_params <= 21.7
 
 
-def test_chinchilla_optimal_at_gopher_budget_is_chinchilla():
-    # Hoffmann et al. (2022): Chinchilla, 70B parameters on 1.4T tokens, used Gopher's compute.
+def test_chinchilla_optimal_recovers_chinchilla_from_its_own_compute():
+    # Hoffmann et al. (2022), Table 1: Chinchilla, 70B parameters on 1.4T tokens, 20 tokens per parameter.
     n_params, n_tokens = S.chinchilla_optimal(S.training_flops(70e9, 1.4e12))
     assert n_params == pytest.approx(70e9, rel=1e-9) and n_tokens == pytest.approx(1.4e12, rel=1e-9)
 

@@ -50,8 +50,8 @@ class Check:
     scans the source for them before anything runs. ``forbid_ops`` lists the operators the
     answer may not *run*, as the sandbox records them while the check calls it: ATen operators
     (``"aten::_softmax"``), torch's Python API by its public name
-    (``"torch.nn.functional.scaled_dot_product_attention"``) and ``record_function`` labels
-    (``"Optimizer.step#AdamW.step"``). They catch the built-in however the answer reaches it.
+    (``"torch.nn.functional.scaled_dot_product_attention"``) and the class of an optimizer whose
+    step runs (``"torch.optim.adamw.AdamW"``). They catch the built-in however the answer reaches it.
     """
 
     name: str

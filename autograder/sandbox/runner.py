@@ -21,6 +21,7 @@ Everything the child sends is untrusted: the grader only compares returned value
 own references, and checks that the recording's probes came back as it expects.
 """
 
+import _thread
 import ctypes
 import os
 import resource
@@ -28,6 +29,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -46,6 +48,7 @@ PROTECTED_PACKAGES = ("solutions", "autograder")
 ESCAPE_EVENTS = frozenset({"os.fork", "os.forkpty", "os.posix_spawn", "os.exec", "os.system", "os.spawn",
                            "subprocess.Popen", "sys.setprofile", "sys.settrace", "ctypes.dlopen", "ctypes.dlsym"})
 PROBE = torch.ops.aten.alias.default  # the operator the recording's probes run
+OPTIMIZER_FILE = sys.modules[torch.optim.Optimizer.__module__].__file__  # where torch wraps every step
 
 
 def die_with_parent():
@@ -163,6 +166,7 @@ def serve_submission(job, workdir):
     guard = ReferenceGuard()
     sys.meta_path.insert(0, guard)
     sys.addaudithook(Recording.audit)  # before any submitted code runs; a hook cannot be removed
+    watch_threads()
     shell = InteractiveShell.instance()
     submission = os.getpid()
     while True:
@@ -230,13 +234,15 @@ class Recording:
     A ``TorchDispatchMode`` sees every ATen operator that reaches torch's dispatcher
     (``aten::_softmax``, however the answer named it: ``getattr``, ``vars``, a method, an alias);
     a ``TorchFunctionMode`` sees torch's Python API by its public name
-    (``torch.nn.functional.scaled_dot_product_attention``, which ATen only sees decomposed), and a
-    ``record_function`` label is recorded by its text (``Optimizer.step#AdamW.step``).
+    (``torch.nn.functional.scaled_dot_product_attention``, which ATen only sees decomposed). An
+    optimizer's ``step`` is recorded by the classes of the optimizer (``torch.optim.adamw.AdamW``),
+    which :func:`_stepping_optimizer` finds when torch announces the step to the dispatcher.
 
     Each recorded call is bracketed by two *probes*, one :data:`PROBE` operator run before and
     one after the student's function, which both modes count instead of recording. An answer
     that pops a mode or replaces this machinery loses probes, and the grader, which expects two
-    per call and per mode, flags it. The audit hook notes :data:`ESCAPE_EVENTS` during a call.
+    per call and per mode, flags it. The audit hook notes :data:`ESCAPE_EVENTS` during a call, and
+    :func:`watch_threads` a thread started then (the modes belong to the calling thread).
     """
 
     active = None  # the recording of the call in progress, for the audit hook
@@ -295,9 +301,37 @@ class _DispatchRecorder(TorchDispatchMode):
             self.recording.probes["dispatch"] += 1
         else:
             self.recording.operators.add(func._schema.name)
-            if func._schema.name == "profiler::_record_function_enter_new" and args and isinstance(args[0], str):
-                self.recording.operators.add(args[0])
+            if func._schema.name == "profiler::_record_function_enter_new":
+                self.recording.operators.update(_stepping_optimizer())
         return func(*args, **(kwargs or {}))
+
+
+def _stepping_optimizer():
+    """The classes (module and name) of the optimizer whose ``step`` is starting, if one is: torch
+    wraps every optimizer's ``step`` in a ``record_function``, and the wrapper holds it as ``self``."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_filename == OPTIMIZER_FILE and frame.f_code.co_name == "wrapper":
+            return [f"{cls.__module__}.{cls.__qualname__}" for cls in type(frame.f_locals.get("self")).__mro__]
+        frame = frame.f_back
+    return []
+
+
+def watch_threads():
+    """Make every way of starting a thread note it in the recording of the call in progress."""
+    for module in (_thread, threading):
+        for name in ("start_new_thread", "_start_new_thread", "start_joinable_thread", "_start_joinable_thread"):
+            start = getattr(module, name, None)
+            if start is not None:
+                setattr(module, name, _noting_threads(start))
+
+
+def _noting_threads(start):
+    def start_noted(*args, **kwargs):
+        if Recording.active is not None:
+            Recording.active.escapes.add("a thread started")
+        return start(*args, **kwargs)
+    return start_noted
 
 
 class _FunctionRecorder(TorchFunctionMode):

@@ -8,7 +8,8 @@ method looked up by ``getattr``. None of them names the built-in in its source, 
 cannot see them (``tests/test_runtime_integrity.py`` checks that too); only the recording of what
 the function runs can. Each entry states the parts that must earn nothing: the disguised part,
 and a part whose own answer calls the disguised function when that part forbids the same
-built-in (multi-head attention forbids torch's attention, which the disguised attention runs).
+built-in (multi-head attention forbids torch's attention, which the disguised attention runs) or
+when the disguise hides its work from the recording altogether (a thread).
 
 ``INDEPENDENT`` holds correct answers of chapter 1 written apart from ``solutions/`` and from the
 checks' references, with the operators an honest answer uses (``exp``, ``max``, ``einsum``,
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Disguise:
     """One answer cell (``cell``) replaced by ``source``; the parts ``zero`` must earn nothing, and a
-    flag must name the cell's function and ``flag`` (the operator that ran)."""
+    flag must name the cell's function and ``flag`` (the operator that ran, or how it escaped)."""
 
     assignment: str
     cell: str
@@ -31,6 +32,9 @@ class Disguise:
 
 
 SOFTMAX = ("01-transformers", "softmax", ("test_softmax",))
+# a thread hides everything from the recording, so every part whose answer calls softmax loses too
+SOFTMAX_CALLED = ("01-transformers", "softmax", ("test_softmax", "test_scaled_dot_product_attention",
+                                                 "test_multi_head_self_attention", "test_transformer_block"))
 ATTENTION = ("01-transformers", "scaled_dot_product_attention",
              ("test_scaled_dot_product_attention", "test_multi_head_self_attention"))
 
@@ -53,6 +57,12 @@ DISGUISES = {
     "softmax_through_log": Disguise(*SOFTMAX, (
         "def softmax(x, dim=-1):\n"
         "    return getattr(x, 'log_' + 'soft' + 'max')(dim).exp()\n"), "aten::_log_softmax"),
+    "softmax_thread": Disguise(*SOFTMAX_CALLED, (
+        "import concurrent.futures\n"
+        "import torch\n\n"
+        "def softmax(x, dim=-1):\n"
+        "    with concurrent.futures.ThreadPoolExecutor(1) as pool:\n"
+        "        return pool.submit(getattr(torch, 'soft' + 'max'), x, dim).result()\n"), "a thread started"),
     "attention_getattr": Disguise(*ATTENTION, (
         "import torch\n\n"
         "def scaled_dot_product_attention(q, k, v, mask=None):\n"

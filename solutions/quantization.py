@@ -129,7 +129,8 @@ def fake_quantize(x, scale, zero_point, qmin, qmax):
     the gradient passes to ``x`` unchanged where ``round(x / scale) + zero_point`` lies in
     ``[qmin, qmax]`` and is zero where it was clamped. A ``scale`` that requires grad receives the
     gradient of learned step-size quantization (LSQ, Esser et al. 2020): ``round(x/s) - x/s`` inside
-    the range, ``qmin - zero_point`` or ``qmax - zero_point`` outside.
+    the range, ``qmin - zero_point`` or ``qmax - zero_point`` outside. "Inside" is decided after
+    rounding, as in PyTorch's fake quantizers; the LSQ paper decides it on ``x/s`` before rounding.
     """
     v = x / scale
     v_rounded = v + (torch.round(v) - v).detach()  # round forward, identity backward

@@ -91,9 +91,26 @@ def test_fake_quantize_matches_torch_and_learns_lsq_scale_gradient():
     v = x.detach() / 0.05
     inside = (torch.round(v) + 3 >= -8) & (torch.round(v) + 3 <= 7)
     assert torch.allclose(x.grad, inside.float(), rtol=1e-6, atol=0)  # (1 / s) * s in float32
-    # LSQ (Esser et al. 2020, eq. 3): round(v) - v inside, qmin - z below, qmax - z above
+    # LSQ (Esser et al. 2020, eq. 3): round(v) - v inside, qmin - z below, qmax - z above; "inside"
+    # is decided after rounding here, as in PyTorch (the paper decides it on v before rounding)
     expected = torch.where(inside, torch.round(v) - v, torch.where(v < 0, -8.0 - 3, 7.0 - 3)).sum()
     assert scale.grad.item() == pytest.approx(expected.item(), rel=1e-4)
+
+
+@pytest.mark.parametrize("zero_point, qmin, qmax", [(0, -8, 7), (3, -8, 7), (0, -1, 1), (100, 0, 255)])
+def test_fake_quantize_gradients_match_torch_learnable_quantizer(zero_point, qmin, qmax):
+    """PyTorch's own LSQ quantizer (grad_factor 1) gives the same gradients to x and to the scale."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(500, generator=generator) * 3
+    upstream = torch.randn(500, generator=generator)
+    ours_x, ours_s = x.clone().requires_grad_(True), torch.tensor([0.37], requires_grad=True)
+    (Q.fake_quantize(ours_x, ours_s, zero_point, qmin, qmax) * upstream).sum().backward()
+    torch_x, torch_s = x.clone().requires_grad_(True), torch.tensor([0.37], requires_grad=True)
+    out = torch._fake_quantize_learnable_per_tensor_affine(
+        torch_x, torch_s, torch.tensor([float(zero_point)]), qmin, qmax, 1.0)
+    (out * upstream).sum().backward()
+    assert torch.allclose(ours_x.grad, torch_x.grad, rtol=1e-6, atol=0)  # 0, or upstream * (1 / s) * s
+    assert ours_s.grad.item() == pytest.approx(torch_s.grad.item(), rel=1e-4)
 
 
 def test_quantized_linear_bytes_by_hand():

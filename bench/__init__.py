@@ -41,6 +41,6 @@ def save(name, result, figure=None):
 
 
 def build_book(path_output):
-    """Clean ``jupyter-book build -W -n --keep-going`` of the whole book into ``path_output``."""
-    return run([VENV_BIN / "jupyter-book", "build", "-W", "-n", "--keep-going",
-                "--path-output", str(path_output), "."], cwd=REPO)
+    """``make book``'s build (``tools/build_book.py``: exercises released, then
+    ``jupyter-book build -W -n --keep-going``) of the whole book into ``path_output``."""
+    return run([sys.executable, "tools/build_book.py", "--path-output", str(path_output)], cwd=REPO)

@@ -13,15 +13,17 @@ text), and the exit status is 0 when every autograded part passed, 1 otherwise.
 
 import inspect
 import io
+import json
 import secrets
 import sys
+import threading
 from pathlib import Path
 
-import torch
-
-from autograder import checks, course, grading, integrity, worker
-from autograder.sandbox import wire
+from autograder import course, worker
 from autograder.spec import grade_id, load_spec
+
+# The modules that import torch (grading, checks, the wire format's decoding) are imported where
+# they are used, so that `check` can start the sandbox's runner, which imports torch too, first.
 
 STUDENT = "you"
 
@@ -40,9 +42,9 @@ def find_spec(path, data, assignment=None, chapters=course.CHAPTERS):
         assignment = Path(path).resolve().parent.name
     if assignment is None:
         try:
-            ids = {gid for _, _, gid in grading.read_cells(data) if gid}
-        except ValueError:
-            ids = set()
+            ids = {grade_id(cell) for cell in json.loads(data)["cells"]} - {None}
+        except (ValueError, UnicodeDecodeError, TypeError, KeyError, AttributeError):
+            ids = set()  # not a notebook: no exercise matches
         specs = [load_spec(course.source_notebook(name, chapters), name) for name in names]
         matches = [s for s in specs if ids & set(s.solution_ids)]
         if len(matches) != 1:
@@ -60,6 +62,8 @@ def check_notebook(path, spec, runner, seed_key=None):
     ``seed_key`` seeds the hidden checks' inputs with the file's hash, as the gradebook's key does
     in ``grade`` (default: a new key, so every run draws new inputs).
     """
+    from autograder import grading
+
     data = Path(path).read_bytes()
     prepared = grading.prepare(data, spec, STUDENT, secrets.token_bytes(16) if seed_key is None else seed_key)
     return grading.run_with_retry(prepared, runner)
@@ -165,15 +169,28 @@ def main(path, part=None, assignment=None):
               "grader's time and memory limits: fine for your own code on your own machine.")
     print(f"Checking {path} ({spec.assignment}) {where}, as the grader would; nothing is recorded.", flush=True)
     runner = worker.Worker(0, worker.Limits(), sandbox)  # grade's default limits
+    starting = threading.Thread(target=_start, args=(runner,))
+    starting.start()
     try:
+        import autograder.grading  # noqa: F401  (torch loads here while the runner loads it too)
+
+        starting.join()
         result = check_notebook(path, spec, runner)
     finally:
         runner.close()
+        starting.join()
     text, passed = report(spec, result, only)
     print(text)
     print(f"Checked in {result['seconds']:.1f} s. "
           + ("Every autograded part passed." if passed else "Not every autograded part passed (exit status 1)."))
     return 0 if passed else 1
+
+
+def _start(runner):
+    try:
+        runner.start()
+    except worker.Failure:
+        pass  # the submission starts it again, and a second failure is reported as the grader's
 
 
 def check_part(name, assignment=None):
@@ -193,6 +210,8 @@ def check_part(name, assignment=None):
     own, ``from autograder import check_part; check_part("softmax")``: the grader skips such a
     cell, while an import of ``autograder`` anywhere else flags the submission.
     """
+    from autograder import grading
+
     namespace = sys._getframe(1).f_globals  # the caller's globals: the notebook's own namespace
     found = []
     for name_ in [assignment] if assignment else course.assignments():
@@ -222,6 +241,10 @@ def check_part(name, assignment=None):
 def _call_here(namespace):
     """A ``request`` for :func:`grading.run_check` that answers a ``call`` as the sandbox's runner
     does (``sandbox/runner.py``), with the functions of ``namespace``, messages packed and unpacked."""
+    import torch
+
+    from autograder.sandbox import wire
+
     def request(header, arrays):
         header, arrays = _through_wire(header, arrays)
         function, results, out_arrays = namespace.get(header["function"]), [], []
@@ -241,12 +264,16 @@ def _call_here(namespace):
 
 def _through_wire(header, arrays):
     """``(header, arrays)`` after packing and unpacking, as they would cross the sandbox's pipe."""
+    from autograder.sandbox import wire
+
     stream = io.BytesIO(wire.pack(header, arrays))
     return wire.unpack(stream.read)
 
 
 def _forbidden_uses(part, namespace):
     """Why the source of the part's functions breaks its rules (a forbidden name, the reference package)."""
+    from autograder import checks, grading, integrity
+
     reasons = []
     for check_name, function in part.checks:
         try:

@@ -137,6 +137,14 @@ class Worker:
         self._closed = False
 
     # -- process management -------------------------------------------------------------
+    def start(self):
+        """Start the runner now, not at the first submission (it takes seconds: it imports torch).
+
+        Raises :class:`Failure` if the sandbox does not start; the next submission tries again.
+        """
+        if self.process is None:
+            self._start()
+
     def _start(self):
         if self.sandbox:
             command = sandbox_command(tmp_bytes=self.limits.tmp_bytes)

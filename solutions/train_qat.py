@@ -10,7 +10,11 @@ Run ``python -m solutions.train_qat``. With fixed seeds it writes
   batches from the committed weights: post-training quantization of the committed model (no
   fine-tuning), float fine-tuning followed by post-training quantization (the control: it gets
   the same extra training), and quantization-aware training with fake-quantized weights and
-  learned scales (LSQ, Esser et al. 2020), evaluated with its weights actually quantized.
+  learned scales (LSQ, Esser et al. 2020), evaluated with its weights actually quantized;
+- ``qat_seeds``: the control and QAT of the first QAT setting again, with the batches drawn from
+  other seeds, to show how much the comparison moves with the order of the batches.
+
+The runs use one thread by default (``n_threads``); the losses depend slightly on the thread count.
 """
 
 import json
@@ -30,6 +34,7 @@ RESULTS_FILE = "quantization_results.json"
 PTQ_SETTINGS = [(8, False), (8, True), (4, False), (4, True), (2, False), (2, True)]  # (bits, per_channel)
 QAT_SETTINGS = [(4, False), (2, True)]
 SEED, STEPS, BATCH, LEARNING_RATE = 0, 80, 16, 3e-4
+SPREAD_SEEDS = (1, 2, 3)  # extra batch seeds for the first QAT setting
 
 
 class FakeQuantLinear(nn.Module):
@@ -67,10 +72,11 @@ def with_fake_quant(model, bits, per_channel):
     return model
 
 
-def fine_tune(model, train_ids, desc):
-    """``STEPS`` AdamW steps on the same seeded batches for every model; returns ``model`` in eval mode."""
-    torch.manual_seed(SEED)
-    generator = torch.Generator().manual_seed(SEED)
+def fine_tune(model, train_ids, desc, seed=SEED):
+    """``STEPS`` AdamW steps on the batches drawn from ``seed`` (the same for every model given the
+    same seed); returns ``model`` in eval mode."""
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, betas=(0.9, 0.95), weight_decay=0.0)
     model.train()
     for _ in tqdm(range(STEPS), desc=desc, unit="step"):
@@ -83,7 +89,20 @@ def fine_tune(model, train_ids, desc):
     return model.eval()
 
 
-def main(out_dir=DATA_DIR, n_threads=2):
+def seed_spread(train_ids, val_ids, bits, per_channel, seeds=SPREAD_SEEDS):
+    """For each seed: validation losses of float fine-tuning, of it followed by PTQ, and of QAT."""
+    rows = []
+    for seed in seeds:
+        tuned = fine_tune(load_trained()[0], train_ids, f"float fine-tuning, seed {seed}", seed)
+        qat = fine_tune(with_fake_quant(load_trained()[0], bits, per_channel), train_ids,
+                        f"QAT {bits}-bit, seed {seed}", seed)
+        rows.append({"seed": seed, "float_tuned_val_loss": validation_loss(tuned, val_ids),
+                     "tuned_then_ptq_val_loss": validation_loss(quantize_model(tuned, bits, per_channel), val_ids),
+                     "qat_val_loss": validation_loss(qat, val_ids)})
+    return rows
+
+
+def main(out_dir=DATA_DIR, n_threads=1):
     """Run every experiment and write the results; returns them as a dict."""
     torch.set_num_threads(n_threads)
     base, tokenizer = load_trained()
@@ -106,6 +125,9 @@ def main(out_dir=DATA_DIR, n_threads=2):
             "tuned_then_ptq_val_loss": validation_loss(quantize_model(float_tuned, bits, per_channel), val_ids),
             "qat_val_loss": validation_loss(qat, val_ids),
         })
+    bits, per_channel = QAT_SETTINGS[0]
+    results["qat_seeds"] = {"bits": bits, "per_channel": per_channel,
+                            "runs": seed_spread(train_ids, val_ids, bits, per_channel)}
     with open(out_dir / RESULTS_FILE, "w") as f:
         json.dump(results, f, indent=1)
     return results

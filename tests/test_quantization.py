@@ -169,7 +169,7 @@ def test_committed_results_are_consistent():
     import json
 
     from solutions.data import DATA_DIR
-    from solutions.train_qat import PTQ_SETTINGS, QAT_SETTINGS, RESULTS_FILE
+    from solutions.train_qat import PTQ_SETTINGS, QAT_SETTINGS, RESULTS_FILE, SPREAD_SEEDS
     from solutions.train_gpt import load_trained
 
     results = json.loads((DATA_DIR / RESULTS_FILE).read_text())
@@ -182,3 +182,6 @@ def test_committed_results_are_consistent():
     ptq_losses = {(r["bits"], r["per_channel"]): r["val_loss"] for r in results["ptq"]}
     for row in results["qat"]:
         assert row["ptq_val_loss"] == pytest.approx(ptq_losses[(row["bits"], row["per_channel"])], abs=1e-6)
+    spread = results["qat_seeds"]
+    assert (spread["bits"], spread["per_channel"]) == QAT_SETTINGS[0]
+    assert [run["seed"] for run in spread["runs"]] == list(SPREAD_SEEDS)

@@ -1,4 +1,4 @@
-"""The instructor's command line: ``python -m autograder {release,grade,feedback,export}``."""
+"""The instructor's command line: ``python -m autograder {release,check,grade,manual,feedback,export}``."""
 
 import argparse
 import sys
@@ -35,6 +35,10 @@ def main(argv=None):
     grade.add_argument("--no-sandbox", action="store_true",
                        help="run student code WITHOUT isolation (only for trusted notebooks, where bubblewrap is unavailable)")
     grade.add_argument("--dask-scheduler", metavar="ADDRESS", help="distribute over an existing Dask cluster")
+    grade.add_argument("--due", metavar="TIME", help='due date with its zone, e.g. "2026-12-01 23:59 Europe/Berlin": '
+                       "records each submission's minutes late (from nbgrader's timestamp.txt, else the file's time)")
+    grade.add_argument("--late-penalty-per-day", type=float, default=0.0, metavar="POINTS",
+                       help="points taken off per started day late (default: 0, no penalty; needs --due)")
 
     feedback = commands.add_parser("feedback", help="HTML reports per student and assignment, and class summaries")
     feedback.add_argument("--db", default=DEFAULT_DB)
@@ -43,9 +47,44 @@ def main(argv=None):
     export = commands.add_parser("export", help="grades as CSV (student, assignment, score, max_score, ...)")
     export.add_argument("--db", default=DEFAULT_DB)
     export.add_argument("--out", default="-", help="CSV file (default: standard output)")
+    export.add_argument("--parts", action="store_true", help="add one column per part: the points earned")
+    export.add_argument("--assignment", help="export only this assignment")
+
+    manual = commands.add_parser("manual", help="grade written answers by hand: export them, import the scores")
+    manual_commands = manual.add_subparsers(dest="manual_command", required=True)
+    manual_export = manual_commands.add_parser("export", help="written answers as CSV to fill in, and an HTML page to read them")
+    manual_export.add_argument("--db", default=DEFAULT_DB)
+    manual_export.add_argument("--out", required=True, help="CSV file to write; the review page goes beside it (.html)")
+    manual_export.add_argument("--assignment", help="export only this assignment")
+    manual_export.add_argument("--blind", action="store_true", help="name no student on the review page (rows keyed by CSV line)")
+    manual_import = manual_commands.add_parser("import", help="store the scores and comments of a filled-in CSV file")
+    manual_import.add_argument("scores", type=Path, help="the CSV file written by manual export, scores filled in")
+    manual_import.add_argument("--db", default=DEFAULT_DB)
 
     args = parser.parse_args(argv)
-    return globals()[f"_{args.command}"](args)
+    try:
+        return globals()[f"_{args.command}"](args)
+    except Exception as error:
+        message = _gradebook_failure(args, error)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return 2
+
+
+def _gradebook_failure(args, error):
+    """One line on a gradebook that cannot be used (corrupt, locked, unreachable), or None for other errors."""
+    if not hasattr(args, "db"):
+        return None
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from autograder.gradebook import GradebookUnavailable, describe_failure
+
+    if isinstance(error, GradebookUnavailable):
+        return str(error)
+    if isinstance(error, SQLAlchemyError):
+        return describe_failure(args.db, error)
+    return None
 
 
 def _release(args):
@@ -79,13 +118,25 @@ def _grade(args):
             print(f"error: {error}\nGrade on Linux with the course's environment (make venv), or pass "
                   "--no-sandbox to grade trusted notebooks without isolation.", file=sys.stderr)
             return 2
+    due = None
+    if args.due:
+        from autograder.lateness import parse_due
+
+        try:
+            due = parse_due(args.due)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    elif args.late_penalty_per_day:
+        print("error: --late-penalty-per-day needs --due", file=sys.stderr)
+        return 2
     limits = worker.Limits(cell_seconds=args.cell_timeout, notebook_seconds=args.notebook_timeout,
                            memory_bytes=args.memory_mb * 2**20, tmp_bytes=args.tmp_mb * 2**20)
     with GradeStore(args.db) as store:
         try:
             summary = grade_all(args.submissions, store, workers=args.workers, limits=limits,
                                 sandbox=not args.no_sandbox, force=args.force, assignments=args.assignment,
-                                scheduler=args.dask_scheduler)
+                                scheduler=args.dask_scheduler, due=due, penalty_per_day=args.late_penalty_per_day)
         except KeyboardInterrupt:
             print("interrupted: every submission graded so far is saved; run the same command to resume",
                   file=sys.stderr)
@@ -115,13 +166,43 @@ def _export(args):
     from autograder.gradebook import GradeStore
 
     with GradeStore(args.db) as store:
-        results = store.results()
+        results = store.results(args.assignment)
     if args.out == "-":
-        write_csv(results, sys.stdout)
+        write_csv(results, sys.stdout, parts=args.parts)
     else:
         with open(args.out, "w", newline="", encoding="utf-8") as stream:
-            write_csv(results, stream)
+            write_csv(results, stream, parts=args.parts)
         print(f"wrote {len(results)} rows to {args.out}")
+    return 0
+
+
+def _manual(args):
+    from autograder import manual
+    from autograder.gradebook import GradeStore
+
+    with GradeStore(args.db) as store:
+        if args.manual_command == "export":
+            found = manual.rows(store.results(args.assignment))
+            manual.write_csv(found, args.out)
+            page = Path(args.out).with_suffix(".html")
+            page.write_text(manual.review_page(found, blind=args.blind), encoding="utf-8")
+            print(f"wrote {len(found)} written answers to {args.out} and a review page to {page}")
+            return 0
+        if not args.scores.is_file():
+            print(f"error: no file {args.scores}; write one with `python -m autograder manual export --out FILE.csv`",
+                  file=sys.stderr)
+            return 2
+        try:
+            rows = manual.read_scores(args.scores, store.results())
+        except manual.ImportRejected as rejected:
+            for problem in rejected.problems:
+                print(f"{args.scores}: {problem}", file=sys.stderr)
+            print(f"error: {len(rejected.problems)} bad row(s); nothing was written. Fix them and import again.",
+                  file=sys.stderr)
+            return 2
+        store.set_manual_grades(rows)
+    print(f"stored {sum(r[4] is not None for r in rows)} scores and {sum(bool(r[5]) for r in rows)} comments "
+          f"from {args.scores}")
     return 0
 
 

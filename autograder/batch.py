@@ -6,12 +6,16 @@ so must not run in several threads); then each of ``workers`` threads drives its
 worker (or a Dask cluster runs them), and only the main thread writes to the gradebook. A grader
 fault is retried once on a fresh sandbox, then recorded with status "error" and no score. A
 submission whose file has already been graded (same SHA-256, status not "error") is skipped, so a
-batch stopped by Ctrl-C or a killed process resumes where it stopped.
+batch stopped by Ctrl-C or a killed process resumes where it stopped. Before grading a
+submission the run claims it in the gradebook; one that another run holds is left to that run,
+so runs started at the same time share the class and grade each submission once.
 """
 
 import hashlib
+import math
 import os
 import queue
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -19,7 +23,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from autograder import course, distributed
+from autograder import course, distributed, lateness, manual
+from autograder.gradebook import run_owner
 from autograder.grading import error_result, new_result, prepare, run_with_retry
 from autograder.spec import load_spec
 from autograder.worker import Limits, Worker
@@ -54,8 +59,24 @@ def find_submissions(root, assignments=None):
 
 
 def grade_all(submissions_dir, store, *, workers=None, limits=Limits(), sandbox=True, force=False,
-              assignments=None, scheduler=None, chapters=course.CHAPTERS, progress=True):
-    """Grade every submission under ``submissions_dir`` into ``store``; return a summary dict."""
+              assignments=None, scheduler=None, chapters=course.CHAPTERS, progress=True, due=None,
+              penalty_per_day=0.0):
+    """Grade every submission under ``submissions_dir`` into ``store``; return a summary dict.
+
+    ``due`` (a timezone-aware datetime) records each submission's minutes late, and
+    ``penalty_per_day`` the points each started day late costs. The summary counts submissions
+    left to another run that had claimed them under ``"graded by another run"`` when there are any.
+    """
+    owner = run_owner()
+    try:
+        return _grade_all(submissions_dir, store, owner, workers, limits, sandbox, force, assignments, scheduler,
+                          chapters, progress, due, penalty_per_day)
+    finally:
+        store.release_claims(owner)
+
+
+def _grade_all(submissions_dir, store, owner, workers, limits, sandbox, force, assignments, scheduler, chapters,
+               progress, due, penalty_per_day):
     submissions = find_submissions(submissions_dir, assignments)
     specs = {}
     for name in sorted({s.assignment for s in submissions}):
@@ -65,6 +86,10 @@ def grade_all(submissions_dir, store, *, workers=None, limits=Limits(), sandbox=
             store.sync_assignment(specs[name])
     seed_key = store.seed_key()
     summary = {"graded": 0, "flagged": 0, "error": 0, "skipped": 0}
+    elsewhere = 0
+    # a claim outlives the longest this run could take: every notebook at its time limit, twice (a retry)
+    rounds = math.ceil(len(submissions) / max(1, workers or os.cpu_count() or 1)) + 1
+    claim_seconds = 2 * limits.notebook_seconds * rounds + 60
     todo = []
     for sub in submissions:
         spec = specs.get(sub.assignment)
@@ -74,35 +99,47 @@ def grade_all(submissions_dir, store, *, workers=None, limits=Limits(), sandbox=
             store.record(result, spec)
             summary["flagged"] += 1
             continue
+        if not store.claim(sub.student, sub.assignment, spec.notebook, owner, claim_seconds):
+            elsewhere += 1
+            continue
         data = sub.path.read_bytes()
         if not force and store.done(sub.student, sub.assignment, spec.notebook, _sha256(data)):
             summary["skipped"] += 1
             continue
+        extra = {"answers": manual.submitted_answers(data, spec),
+                 "lateness": lateness.lateness(sub.path, due, penalty_per_day)}
         try:
             prepared = prepare(data, spec, sub.student, seed_key)
         except Exception as error:  # a fault of the grader's own code: no score, regraded next run
             reason = f"{type(error).__name__}: {error}"
             prepared = None
-            store.record(error_result(new_result(sub.student, sub.assignment, spec, _sha256(data)), reason), spec)
+            failed = error_result(new_result(sub.student, sub.assignment, spec, _sha256(data)), reason)
+            store.record({**failed, **extra}, spec)
             summary["error"] += 1
         if prepared is not None:
+            prepared.result.update(extra)
             todo.append((sub, spec, prepared))
 
     if scheduler:
         results = distributed.grade_on_cluster(todo, scheduler, limits, sandbox)
     else:
         results = _grade_locally(todo, limits, sandbox, workers)
+    desc = f"grading ({elsewhere} claimed by another run)" if elsewhere else "grading"
     try:
-        with tqdm(total=len(todo), unit="submission", desc="grading", disable=not progress) as bar:
+        with tqdm(total=len(todo), unit="submission", desc=desc, disable=not progress) as bar:
             for sub, spec, result in results:
                 if sub.problem and result["status"] != "error":  # a renamed notebook: graded, and a person should know
                     result["flags"].append(sub.problem)
                     result["status"] = "flagged"
-                store.record(result, spec)
+                for gid in store.record(result, spec):
+                    tqdm.write(f"{sub.student}/{sub.assignment}: the written answer {gid!r} changed since it was "
+                               "graded by hand; its manual score and comment were cleared (grade it again)", file=sys.stderr)
                 summary[result["status"]] += 1
                 bar.update()
     finally:
         results.close()  # on Ctrl-C too: stop the workers now, not when the generator is collected
+    if elsewhere:
+        summary["graded by another run"] = elsewhere
     return summary
 
 

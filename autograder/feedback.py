@@ -1,15 +1,21 @@
 """Instructor outputs: one HTML report per student and assignment, and a class summary.
 
-Reports show each part's points, whether its visible and hidden checks passed and why not;
-hidden checks appear by name, description and outcome, never by source. Pages are single
+Reports title each part with its heading in the exercise notebook and show its points, whether
+its visible and hidden checks passed and why not, a written answer's hand-graded score and
+comment, and how late the submission came in; hidden checks appear by name, description and
+outcome, never by source or inputs, and a report names no other student. Pages are single
 files with inline styles and images: they open offline and can be mailed as they are.
 """
 
 import base64
+import functools
 import html
 import io
 from collections import defaultdict
 from pathlib import Path
+
+from autograder import course, similarity
+from autograder.spec import grade_id, is_grade, load_spec
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
 table{border-collapse:collapse;width:100%;margin:1rem 0}td,th{border:1px solid #ccc;padding:.4rem;text-align:left;vertical-align:top}
@@ -28,7 +34,26 @@ def _mark(ok):
     return "<span class='pass'>passed</span>" if ok else "<span class='fail'>failed</span>"
 
 
-def student_report(result):
+@functools.lru_cache(maxsize=None)
+def part_titles(assignment, chapters=course.CHAPTERS):
+    """``{grade_id: title}``: each graded cell's nearest heading above it in the exercise notebook.
+
+    Empty when the assignment's notebook is gone (pages then name parts by grade id).
+    """
+    path = Path(chapters) / assignment / course.EXERCISE
+    if not path.is_file():
+        return {}
+    titles, heading = {}, None
+    for cell in load_spec(path, assignment).cells:
+        if cell.cell_type == "markdown" and not is_grade(cell):
+            lines = [line for line in cell.source.splitlines() if line.startswith("#")]
+            heading = lines[-1].lstrip("#").strip() if lines else heading
+        if is_grade(cell) and heading:
+            titles[grade_id(cell)] = heading
+    return titles
+
+
+def student_report(result, chapters=course.CHAPTERS):
     """The HTML feedback page of one result (a short "not graded yet" page when the grader failed)."""
     e = html.escape
     if result["status"] == "error":
@@ -36,11 +61,15 @@ def student_report(result):
                      f"<h1>{e(result['assignment'])}: {e(result['student'])}</h1><p><strong>Not graded yet.</strong> "
                      "The grader failed on this submission through no fault of yours; it is graded again at the "
                      "next grading run, and this page will then show your score.</p>")
+    titles = part_titles(result["assignment"], chapters)
     rows = []
     for part in result["parts"]:
+        title = e(titles.get(part["grade_id"], part["grade_id"]))
         if part["manual"]:
-            rows.append(f"<tr><td>{e(part['grade_id'])}</td><td>{part['points']:g}</td>"
-                        f"<td>graded by hand</td><td>written answer</td></tr>")
+            score = "not graded yet" if part["score"] is None else f"{part['score']:g}"
+            comment = f"<br>{e(part['comment'])}" if part.get("comment") else ""
+            rows.append(f"<tr><td>{title}</td><td>{part['points']:g}</td>"
+                        f"<td>{score}</td><td>written answer, graded by hand{comment}</td></tr>")
             continue
         details = [f"visible tests: {_mark(part['visible'])}"]
         if part["error"]:
@@ -49,17 +78,30 @@ def student_report(result):
             details.append(f"hidden check <code>{e(check['name'])}</code> ({e(check['description'])}): "
                            f"{_mark(check['passed'])}<br><small>{e(check['message'])}</small>")
         score = part["score"] if part["score"] is not None else 0
-        rows.append(f"<tr><td>{e(part['grade_id'])}</td><td>{part['points']:g}</td><td>{score:g}</td>"
+        rows.append(f"<tr><td>{title}</td><td>{part['points']:g}</td><td>{score:g}</td>"
                     f"<td>{'<br>'.join(details)}</td></tr>")
     flags = "".join(f"<li>{e(f)}</li>" for f in result["flags"])
+    pending = any(p["manual"] and p["score"] is None for p in result["parts"])
     body = (f"<h1>{e(result['assignment'])}: {e(result['student'])}</h1>"
-            f"<p><strong>Score: {result['score']:g} / {result['max_score']:g}</strong> ({e(result['status'])})</p>"
+            f"<p><strong>Score: {result['score']:g} / {result['max_score']:g}</strong> ({e(result['status'])}"
+            + ("; written answers not graded yet" if pending else "") + ")</p>"
+            + _lateness_line(result.get("lateness"))
             + (f"<div class='flag'><p>Notes from the grader:</p><ul>{flags}</ul></div>" if flags else "")
             + "<table><tr><th>Part</th><th>Points</th><th>Score</th><th>Checks</th></tr>"
             + "".join(rows) + "</table>"
             "<p>Hidden checks compare your functions with an independent reference on random inputs; "
             "their code is not shown.</p>")
     return _page(f"{result['assignment']} feedback for {result['student']}", body)
+
+
+def _lateness_line(lateness):
+    """A paragraph on when the submission came in, or ``""`` without a due date."""
+    if not lateness or lateness.get("late_minutes") is None:
+        return ""
+    minutes = lateness["late_minutes"]
+    when = (f"submitted {minutes:g} minutes after the due date" if minutes > 0 else "submitted on time")
+    penalty = f"; late penalty {lateness['penalty']:g} points" if lateness.get("penalty") else ""
+    return f"<p>{html.escape(when)} ({html.escape(lateness['source'])}){html.escape(penalty)}.</p>"
 
 
 def write_reports(results, out_dir):
@@ -73,41 +115,41 @@ def write_reports(results, out_dir):
     return paths
 
 
-def score_histogram_png(scores, max_score, title):
-    """A PNG histogram of ``scores`` (bytes)."""
-    import matplotlib
+def score_histogram(scores, max_score, title):
+    """A matplotlib figure of the histogram of ``scores``; its y axis counts students in whole numbers."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3))
+    fig = Figure(figsize=(6, 3))
+    ax = fig.subplots()
     ax.hist(scores, bins=min(20, max(int(max_score), 1)), range=(0, max(max_score, 1)), color="#3b6ea5")
     ax.set_xlabel("score")
     ax.set_ylabel("students")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    return buffer.getvalue()
+    return fig
 
 
-def class_summary(results, assignment):
-    """The HTML class summary of one assignment: score distribution, pass rates, flags."""
+def class_summary(results, assignment, chapters=course.CHAPTERS):
+    """The HTML class summary of one assignment: score distribution, pass rates, flags, similar pairs."""
     e = html.escape
     results = [r for r in results if r["assignment"] == assignment]
     not_graded = sum(r["status"] == "error" for r in results)
     results = [r for r in results if r["status"] != "error"]
     max_score = max((r["max_score"] for r in results), default=0)
     scores = [r["score"] for r in results]
-    image = base64.b64encode(score_histogram_png(scores, max_score, f"{assignment}: scores")).decode()
+    png = io.BytesIO()
+    score_histogram(scores, max_score, f"{assignment}: scores").savefig(png, format="png", dpi=100)
+    image = base64.b64encode(png.getvalue()).decode()
     passed, attempted = defaultdict(int), defaultdict(int)
     for r in results:
         for part in r["parts"]:
             if not part["manual"]:
                 attempted[part["grade_id"]] += 1
                 passed[part["grade_id"]] += bool(part["score"])
-    rates = "".join(f"<tr><td>{e(g)}</td><td>{passed[g]} / {attempted[g]}</td>"
+    titles = part_titles(assignment, chapters)
+    rates = "".join(f"<tr><td>{e(titles.get(g, g))}</td><td>{passed[g]} / {attempted[g]}</td>"
                     f"<td>{100 * passed[g] / attempted[g]:.0f}%</td></tr>" for g in attempted)
     flagged = "".join(f"<tr><td>{e(r['student'])}</td><td>{'<br>'.join(e(f) for f in r['flags'])}</td></tr>"
                       for r in results if r["status"] == "flagged")
@@ -120,8 +162,39 @@ def class_summary(results, assignment):
             f"<img alt='histogram of scores' src='data:image/png;base64,{image}'>"
             "<h2>Pass rate per part</h2><table><tr><th>Part</th><th>Passed</th><th>Rate</th></tr>"
             f"{rates}</table><h2>Flagged submissions</h2>"
-            + (f"<table><tr><th>Student</th><th>Why</th></tr>{flagged}</table>" if flagged else "<p>None.</p>"))
+            + (f"<table><tr><th>Student</th><th>Why</th></tr>{flagged}</table>" if flagged else "<p>None.</p>")
+            + _similar_section(results, assignment, chapters))
     return _page(f"{assignment}: class summary", body)
+
+
+def _similar_section(results, assignment, chapters):
+    """The pairs of students with near-identical answer code, matching lines side by side."""
+    path = Path(chapters) / assignment / course.EXERCISE
+    if not path.is_file():
+        return ""
+    given = similarity.templates(load_spec(path, assignment).cells)
+    pairs = similarity.similar_pairs({r["student"]: r.get("answers", {}) for r in results}, given)
+    e, titles = html.escape, part_titles(assignment, chapters)
+    intro = (f"<h2>Similar answer code</h2><p>Pairs whose answer code, with comments, layout and names set aside, "
+             f"shares at least {100 * similarity.THRESHOLD:.0f}% of its fingerprints. This is something to read, "
+             "not a verdict: short answers converge, and students may have worked together as allowed.</p>")
+    if not pairs:
+        return intro + "<p>None.</p>"
+    blocks = []
+    for pair in pairs:
+        answers = {r["student"]: r.get("answers", {}) for r in results if r["student"] in (pair.first, pair.second)}
+        rows = []
+        for gid, (lines_a, lines_b) in pair.matches.items():
+            cells = []
+            for student, numbers in ((pair.first, lines_a), (pair.second, lines_b)):
+                source = answers[student].get(gid, "").splitlines()
+                cells.append("<pre>" + "\n".join(f"{n:3d}  {e(source[n - 1])}" for n in numbers if n <= len(source))
+                             + "</pre>")
+            rows.append(f"<tr><td>{e(titles.get(gid, gid))}</td><td>{cells[0]}</td><td>{cells[1]}</td></tr>")
+        blocks.append(f"<h3>{e(pair.first)} and {e(pair.second)}: {100 * pair.similarity:.0f}% similar</h3>"
+                      f"<table><tr><th>Part</th><th>{e(pair.first)}</th><th>{e(pair.second)}</th></tr>"
+                      + "".join(rows) + "</table>")
+    return intro + "".join(blocks)
 
 
 def write_summaries(results, out_dir):

@@ -130,6 +130,7 @@ register(
         rtol=0.0,
         atol=0.0,
         forbid=("topk", "kthvalue"),
+        forbid_ops=("aten::topk", "aten::kthvalue"),
         description="keeps the k largest logits of every row (any batch shape, k up to beyond the vocabulary), "
                     "the rest -inf, as torch.topk says",
     )
@@ -236,6 +237,7 @@ register(
         cases=_sampling_cases,
         reference=_sampling_probabilities,
         forbid=("topk", "kthvalue"),
+        forbid_ops=("aten::topk", "aten::kthvalue"),
         description=f"over {N_DRAWS} draws, each token's frequency matches the closed-form distribution for "
                     "temperatures 0.5 and 2, top-k, top-p at temperatures 0.4 and 3, top-k then top-p, and "
                     "temperature 0 is always the argmax",

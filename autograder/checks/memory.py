@@ -140,6 +140,8 @@ register(
         atol=1e-6,  # float32 rounding of moments near zero with gradients up to 10 (torch uses lerp)
         forbid=("AdamW", "Adam", "adamw", "adam", "_single_tensor_adamw", "_multi_tensor_adamw", "_fused_adamw",
                 "_single_tensor_adam", "_multi_tensor_adam", "_fused_adam"),
+        # torch's optimizers (recorded by class when they step) and their fused kernels
+        forbid_ops=("torch.optim.adamw.AdamW", "torch.optim.adam.Adam", "aten::_fused_adamw_", "aten::_fused_adam_"),
         description="matches torch.optim.AdamW's next step, from step 1 and after 1 to 12 torch steps, "
                     "with random learning rates, betas, eps and weight decay",
     )

@@ -320,7 +320,8 @@ def _stepping_optimizer():
 def watch_threads():
     """Make every way of starting a thread note it in the recording of the call in progress."""
     for module in (_thread, threading):
-        for name in ("start_new_thread", "_start_new_thread", "start_joinable_thread", "_start_joinable_thread"):
+        for name in ("start_new_thread", "start_new", "_start_new_thread", "start_joinable_thread",
+                     "_start_joinable_thread"):
             start = getattr(module, name, None)
             if start is not None:
                 setattr(module, name, _noting_threads(start))

@@ -11,9 +11,10 @@ and a part whose own answer calls the disguised function when that part forbids 
 built-in (multi-head attention forbids torch's attention, which the disguised attention runs) or
 when the disguise hides its work from the recording altogether (a thread).
 
-``INDEPENDENT`` holds correct answers of chapter 1 written apart from ``solutions/`` and from the
-checks' references, with the operators an honest answer uses (``exp``, ``max``, ``einsum``,
-``erf``, ...): they must earn every point.
+``INDEPENDENT`` holds correct answers written apart from ``solutions/`` and from the checks'
+references (every part of chapter 1; the parts of chapters 2 and 4 that forbid operators), with
+the operators an honest answer uses (``exp``, ``max``, ``einsum``, ``erf``, ``sort``, ``lerp``,
+...): with the source's answers for the other parts, they must earn every point.
 """
 
 from dataclasses import dataclass
@@ -32,6 +33,21 @@ class Disguise:
 
 
 SOFTMAX = ("01-transformers", "softmax", ("test_softmax",))
+TOP_K = ("02-in-context-learning", "top_k_filter", ("test_top_k_filter", "test_sample_next_token"))
+ADAMW = ("04-gpu-memory", "adamw_step", ("test_adamw_step",))
+ADAMW_BY_TORCH = """import torch
+
+
+def adamw_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay):
+    p = torch.nn.Parameter(param.clone())
+    p.grad = grad.clone()
+    optimizer = {optimizer}([p], lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay)
+    if step > 1:
+        optimizer.state[p] = dict(step=torch.tensor(float(step - 1)), exp_avg=exp_avg.clone(),
+                                  exp_avg_sq=exp_avg_sq.clone())
+    optimizer.step()
+    return p.detach(), optimizer.state[p]["exp_avg"], optimizer.state[p]["exp_avg_sq"]
+"""
 # a thread hides everything from the recording, so every part whose answer calls softmax loses too
 SOFTMAX_CALLED = ("01-transformers", "softmax", ("test_softmax", "test_scaled_dot_product_attention",
                                                  "test_multi_head_self_attention", "test_transformer_block"))
@@ -80,6 +96,22 @@ DISGUISES = {
         "attend = getattr(torch.ops.aten, 'scaled_dot_product_' + 'attention')\n\n"
         "def scaled_dot_product_attention(q, k, v, mask=None):\n"
         "    return attend(q, k, v, attn_mask=mask)\n"), "aten::_safe_softmax"),
+    "top_k_getattr": Disguise(*TOP_K, (
+        "import torch\n\n"
+        "def top_k_filter(logits, k):\n"
+        "    k = min(k, logits.shape[-1])\n"
+        "    kth = getattr(torch, 'to' + 'pk')(logits, k, dim=-1).values[..., -1:]\n"
+        "    return torch.where(logits >= kth, logits, torch.full_like(logits, -torch.inf))\n"), "aten::topk"),
+    "top_k_method": Disguise(*TOP_K, (
+        "import torch\n\n"
+        "def top_k_filter(logits, k):\n"
+        "    k = min(k, logits.shape[-1])\n"
+        "    kth = getattr(-logits, 'kth' + 'value')(k, dim=-1, keepdim=True).values\n"
+        "    return torch.where(logits >= -kth, logits, torch.full_like(logits, -torch.inf))\n"), "aten::kthvalue"),
+    "adamw_getattr": Disguise(*ADAMW, ADAMW_BY_TORCH.format(optimizer="getattr(torch.optim, 'Ada' + 'mW')"),
+                              "torch.optim.adamw.AdamW"),
+    "adamw_subclass": Disguise(*ADAMW, "import torch\n\nclass Mine(vars(torch.optim)['Ada' + 'mW']):\n    pass\n\n"
+                               + ADAMW_BY_TORCH.format(optimizer="Mine"), "torch.optim.adamw.AdamW"),
 }
 
 INDEPENDENT = {
@@ -142,5 +174,23 @@ INDEPENDENT = {
             "    x = x + multi_head_self_attention(h, p['w_q'], p['w_k'], p['w_v'], p['w_o'], n_heads)\n"
             "    up = _norm(x, p['ln2_weight'], p['ln2_bias']) @ p['w_up'].T\n"
             "    return x + (0.5 * up * (1 + torch.erf(up / 2 ** 0.5))) @ p['w_down'].T\n"),
+    },
+    "02-in-context-learning": {
+        "top_k_filter": (
+            "import torch\n\n"
+            "def top_k_filter(logits, k):\n"
+            "    ranked = logits.sort(dim=-1, descending=True).values\n"
+            "    kth = ranked[..., min(k, logits.shape[-1]) - 1].unsqueeze(-1)\n"
+            "    return logits.masked_fill(logits < kth, float('-inf'))\n"),
+    },
+    "04-gpu-memory": {
+        "adamw_step": (
+            "import math\n\n"
+            "def adamw_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay):\n"
+            "    m = exp_avg.lerp(grad, 1 - beta1)\n"
+            "    v = exp_avg_sq * beta2 + grad.square() * (1 - beta2)\n"
+            "    denominator = v.sqrt() / math.sqrt(1 - beta2 ** step) + eps\n"
+            "    decayed = param * (1 - lr * weight_decay)\n"
+            "    return decayed - lr / (1 - beta1 ** step) * m / denominator, m, v\n"),
     },
 }

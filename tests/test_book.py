@@ -1,11 +1,19 @@
-"""`make book` builds with zero warnings, no page loads anything from another host, and the site
-holds no reference answer of any exercise."""
+"""`make book` builds with zero warnings, no page loads anything from another host, the site holds
+no reference answer of any exercise, and every page works in a real browser (Chromium), on phones
+and in the dark theme too.
 
+The book is built once, for the whole module; the browser visits each page once (``browsed``)."""
+
+import functools
 import html
 import json
 import re
+import shutil
 import subprocess
 import sys
+import threading
+import urllib.parse
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import nbformat
@@ -133,3 +141,218 @@ def test_exercise_pages_are_the_student_version(site):
         assert "raise NotImplementedError()" in page, name
         assert (site / "_sources" / "chapters" / name / "exercise.ipynb").is_file(), name
 
+
+# --- In a real browser: Debian's Chromium driven by Playwright, the site served on 127.0.0.1. ---
+
+PHONE, DESKTOP = {"width": 375, "height": 812}, {"width": 1280, "height": 900}
+SCREENSHOTS = REPO / "_build" / "screenshots"
+# after the page and MathJax are done: what a reader would notice is wrong
+PAGE_REPORT = """async () => {
+  if (window.MathJax && MathJax.startup) { await MathJax.startup.promise; }
+  const shown = (el) => el.getClientRects().length > 0;
+  return {
+    unrendered_math: [...document.querySelectorAll('.math')]
+      .filter(el => !el.querySelector('mjx-container')).map(el => el.textContent.slice(0, 80)),
+    math_errors: [...document.querySelectorAll('mjx-merror')].map(el => el.textContent.slice(0, 80)),
+    images: [...document.querySelectorAll('img')].filter(shown).map(img => ({
+      src: img.getAttribute('src'), alt: img.getAttribute('alt') || '',
+      loaded: img.complete && img.naturalWidth > 0})),
+    links: [...document.querySelectorAll('a[href]')].map(a => a.href),
+  };
+}"""
+# at a phone's width: how wide the page is, and the boxes that stick out of it (code blocks may scroll)
+WIDTH_REPORT = """() => {
+  const inScroller = (el) => { for (let p = el.parentElement; p; p = p.parentElement) {
+    const overflow = getComputedStyle(p).overflowX;
+    if (overflow !== 'visible' && p.clientWidth <= window.innerWidth) return true; } return false; };
+  const wide = [...document.querySelectorAll('.bd-article *')].filter(el => {
+    const box = el.getBoundingClientRect();
+    return box.width > 0 && box.right > window.innerWidth + 1 && !el.closest('pre') && !inScroller(el); });
+  return {width: document.documentElement.scrollWidth,
+          wide: wide.slice(0, 3).map(el => `${el.tagName}.${el.className}: ${el.textContent.slice(0, 60)}`)};
+}"""
+
+# in the dark theme: code legible on its background, and no transparent figure left on a dark one
+DARK_REPORT = """() => {
+  const rgb = (color) => (color.match(/[\\d.]+/g) || []).map(Number);
+  const luminance = ([r, g, b]) => {
+    const linear = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b); };
+  const background = (el) => { for (; el; el = el.parentElement) {
+    const color = rgb(getComputedStyle(el).backgroundColor); if (color.length < 4 || color[3] > 0) return color; }
+    return [255, 255, 255]; };
+  const contrast = (a, b) => { const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+    return (hi + 0.05) / (lo + 0.05); };
+  const problems = [];
+  if (document.documentElement.dataset.theme !== 'dark') problems.push('the dark theme did not apply');
+  for (const pre of document.querySelectorAll('.bd-article pre')) {
+    if (!pre.getClientRects().length) continue;
+    const back = background(pre);
+    for (const el of [pre, ...pre.querySelectorAll('span')]) {
+      const ratio = contrast(rgb(getComputedStyle(el).color), back);
+      if (ratio < 4.5 && el.textContent.trim()) {
+        problems.push(`code contrast ${ratio.toFixed(1)} below 4.5: ${el.textContent.trim().slice(0, 40)}`); break; } } }
+  for (const img of document.querySelectorAll('.bd-article img')) {
+    if (!img.getClientRects().length || !img.naturalWidth) continue;
+    const canvas = document.createElement('canvas');
+    canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+    const context = canvas.getContext('2d'); context.drawImage(img, 0, 0);
+    const cornerAlpha = context.getImageData(0, 0, 1, 1).data[3];
+    if (cornerAlpha < 255 && luminance(background(img)) < 0.5)
+      problems.push(`transparent figure on a dark background: ${img.getAttribute('src')}`); }
+  return problems;
+}"""
+
+
+def _chromium():
+    """Playwright and Debian's Chromium, or a skip that says which is missing and how to get it."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the browser suite needs Playwright's Python "
+                                   "package (pip install playwright; it drives the system Chromium)")
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        pytest.skip("the browser suite needs Chromium: apt-get install chromium (Debian)")
+    return sync_api, executable
+
+
+@pytest.fixture(scope="module")
+def browsed(site):
+    """Visit every page at desktop and at phone width once; what each check below needs, per page."""
+    sync_api, executable = _chromium()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(site)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    root = f"http://127.0.0.1:{server.server_address[1]}/"
+    pages = sorted(str(p.relative_to(site)) for p in site.rglob("*.html")
+                   if not p.relative_to(site).parts[0].startswith("_")  # _static/, _sources/: not pages
+                   and 'http-equiv="Refresh"' not in p.read_text(encoding="utf-8"))  # index.html: a redirect
+    report = {"root": root, "pages": {}, "search": {}}
+    try:
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=executable)
+            for page_name in pages:
+                report["pages"][page_name] = _visit(browser, root + page_name)
+            report["search"] = _search(browser, root)
+            _screenshots(browser, root)
+            browser.close()
+    finally:
+        server.shutdown()
+    return report
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def _visit(browser, url):
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    found = {"errors": [], "requests": []}
+    page.on("console", lambda message: message.type == "error" and found["errors"].append(message.text))
+    page.on("pageerror", lambda error: found["errors"].append(str(error)))
+    page.on("request", lambda request: found["requests"].append(request.url))
+    page.goto(url, wait_until="load")
+    found.update(page.evaluate(PAGE_REPORT))
+    page.set_viewport_size(PHONE)
+    page.wait_for_timeout(100)  # let the layout settle at the new width
+    found["phone"] = page.evaluate(WIDTH_REPORT)
+    page.emulate_media(color_scheme="dark")  # the theme follows the reader's system setting
+    page.wait_for_timeout(100)
+    found["dark"] = page.evaluate(DARK_REPORT)
+    context.close()
+    return found
+
+
+def _chapter_terms():
+    """A word of each chapter's title (its longest), which the search page must find in that chapter."""
+    terms = {}
+    for index in sorted((REPO / "chapters").glob("*/index.md")):
+        title = re.search(r"^# (.+)$", index.read_text(encoding="utf-8"), re.MULTILINE).group(1)
+        terms[index.parent.name] = max(re.findall(r"[A-Za-z]+", title), key=len)
+    return terms
+
+
+def _search(browser, root):
+    """``{chapter: links of the search results for its term}``."""
+    page = browser.new_page()
+    results = {}
+    for chapter, term in _chapter_terms().items():
+        page.goto(f"{root}search.html?q={term}", wait_until="load")
+        page.wait_for_selector("#search-results ul.search li", timeout=15000)
+        results[chapter] = [a.get_attribute("href") for a in page.query_selector_all("#search-results ul.search li a")]
+    page.close()
+    return results
+
+
+def _screenshots(browser, root):
+    """One screenshot of each chapter's first page at desktop and phone width, in _build/screenshots/."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for index in sorted((REPO / "chapters").glob("*/index.md")):
+        for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+            page = browser.new_page(viewport=viewport)
+            page.goto(f"{root}chapters/{index.parent.name}/index.html", wait_until="load")
+            page.screenshot(path=str(SCREENSHOTS / f"{index.parent.name}-{label}.png"), full_page=True)
+            page.close()
+
+
+def _each_page(browsed, problems):
+    failures = [f"{name}: {problem}" for name, found in browsed["pages"].items() for problem in problems(found)]
+    assert not failures, "\n".join(failures[:40])
+
+
+def test_browser_no_console_error_and_no_other_host(browsed):
+    _each_page(browsed, lambda found: found["errors"] + [
+        f"requests {url}" for url in found["requests"] if not url.startswith(browsed["root"])])
+
+
+def test_browser_every_formula_rendered_by_mathjax(browsed):
+    _each_page(browsed, lambda found: [f"raw TeX: {tex}" for tex in found["unrendered_math"]]
+               + [f"MathJax error: {error}" for error in found["math_errors"]])
+
+
+def test_browser_every_image_loads_with_alt_text_that_describes_it(browsed):
+    def problems(found):
+        for image in found["images"]:
+            if not image["loaded"]:
+                yield f"image not loaded: {image['src']}"
+            alt = image["alt"].strip()
+            if len(alt.split()) < 5 or re.search(r"\.(png|jpe?g|svg|gif)$", alt):
+                yield f"alt text says nothing of the figure: {alt!r} ({image['src']})"
+    _each_page(browsed, problems)
+
+
+def test_browser_every_internal_link_and_anchor_resolves(browsed, site):
+    def problems(found):
+        for link in found["links"]:
+            if not link.startswith(browsed["root"]):
+                continue
+            path, _, anchor = urllib.parse.unquote(link[len(browsed["root"]):]).partition("#")
+            target = site / path.split("?")[0]
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.is_file():
+                yield f"broken link: {link}"
+            elif anchor and target.suffix == ".html" and f'id="{anchor}"' not in target.read_text(encoding="utf-8"):
+                yield f"missing anchor: {link}"
+    _each_page(browsed, problems)
+
+
+def test_browser_search_finds_each_chapter(browsed):
+    missing = [f"{chapter}: {_chapter_terms()[chapter]!r} finds {links[:5]}"
+               for chapter, links in browsed["search"].items()
+               if not any(f"chapters/{chapter}/" in link for link in links)]
+    assert not missing, "\n".join(missing)
+
+
+def test_browser_nothing_but_code_scrolls_sideways_on_a_phone(browsed):
+    _each_page(browsed, lambda found: [] if found["phone"]["width"] <= PHONE["width"]
+               else [f"{found['phone']['width']} px wide: {found['phone']['wide']}"])
+
+
+def test_browser_writes_a_screenshot_per_chapter(browsed):
+    for index in (REPO / "chapters").glob("*/index.md"):
+        for label in ("desktop", "phone"):
+            assert (SCREENSHOTS / f"{index.parent.name}-{label}.png").stat().st_size > 0
+
+
+def test_browser_dark_theme_keeps_figures_and_code_readable(browsed):
+    _each_page(browsed, lambda found: found["dark"])

@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from autograder.course import EXERCISE, assignments, release  # noqa: E402
 
-BOOK_FILES = ("intro.md", "_config.yml", "_toc.yml", "_static", "chapters")
+BOOK_FILES = ("intro.md", "_config.yml", "_toc.yml", "_static", "_ext", "chapters")
 STAGE = Path("_build") / "site-src"
 
 

@@ -26,8 +26,7 @@ from bench import REPO, save
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "corpus"))
 import classroom  # noqa: E402
-import hostile  # noqa: E402
-from conftest import load, write_submission  # noqa: E402
+from conftest import write_submission  # noqa: E402
 
 LIMITS = Limits(cell_seconds=30, notebook_seconds=180, memory_bytes=2**30, tmp_bytes=64 * 2**20)
 
@@ -74,11 +73,7 @@ class PeakMemory:
 def build(root, n_submissions):
     released = root / "release"
     course.release(course_dir=root / "course", out_dir=released)
-    exercises = [classroom.Exercise(a, load(released / a / course.EXERCISE), course.source_notebook(a))
-                 for a in course.assignments()]
-    first = exercises[0]
-    context = hostile.Context(first.release_nb, first.source_nb, other_nb={"cells": [], "nbformat": 4},
-                              secret_paths=(), gradebook=Path("/nonexistent"), port=0)
+    exercises, context = classroom.exercises_and_context(released)
     per_assignment = max(1, -(-(n_submissions - len(classroom.HOSTILE)) // len(exercises)))  # at least n in all
     submissions = classroom.build_class(exercises, per_assignment, context)
     for sub in submissions:

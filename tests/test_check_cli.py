@@ -24,7 +24,6 @@ from conftest import answered, load, solution_ids, write_submission
 
 sys.path.insert(0, str(Path(__file__).parent / "corpus"))
 import classroom  # noqa: E402
-import hostile  # noqa: E402
 
 ASSIGNMENT = "01-transformers"
 PER_ASSIGNMENT = 4  # one of each kind of classroom.KINDS per exercise
@@ -82,11 +81,7 @@ def independent(exercise):
 
 @pytest.fixture(scope="module")
 def corpus(released, tmp_path_factory):
-    exercises = [classroom.Exercise(a, load(released / a / course.EXERCISE), course.source_notebook(a))
-                 for a in course.assignments()]
-    first = exercises[0]
-    context = hostile.Context(first.release_nb, first.source_nb, other_nb={"cells": [], "nbformat": 4},
-                              secret_paths=(), gradebook=Path("/nonexistent"), port=0)
+    exercises, context = classroom.exercises_and_context(released)
     submissions = classroom.build_class(exercises, PER_ASSIGNMENT, context)
     submissions += [s for e in exercises for s in independent(e)]
     root = tmp_path_factory.mktemp("class")

@@ -15,11 +15,10 @@ from autograder import batch, course
 from autograder.gradebook import GradeStore, sqlite_url
 from autograder.worker import Limits
 
-from conftest import load, write_submission
+from conftest import write_submission
 
 sys.path.insert(0, str(Path(__file__).parent / "corpus"))
 import classroom  # noqa: E402
-import hostile  # noqa: E402
 
 RUNS = 2
 PER_ASSIGNMENT = 20  # with chapter 1's 11 quick hostile entries: 111 submissions for the five exercises
@@ -28,11 +27,7 @@ LIMITS = Limits(cell_seconds=20, notebook_seconds=120, memory_bytes=2**30, tmp_b
 
 @pytest.fixture(scope="module")
 def class_dir(released, tmp_path_factory):
-    exercises = [classroom.Exercise(a, load(released / a / course.EXERCISE), course.source_notebook(a))
-                 for a in course.assignments()]
-    first = exercises[0]
-    context = hostile.Context(first.release_nb, first.source_nb, other_nb={"cells": [], "nbformat": 4},
-                              secret_paths=(), gradebook=Path("/nonexistent"), port=0)
+    exercises, context = classroom.exercises_and_context(released)
     submissions = classroom.build_class(exercises, PER_ASSIGNMENT, context)
     root = tmp_path_factory.mktemp("class")
     for sub in submissions:

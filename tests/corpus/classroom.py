@@ -22,7 +22,9 @@ import ast
 import copy
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
+from autograder import course
 from autograder.spec import load_spec
 
 import hostile
@@ -175,3 +177,14 @@ def build_class(exercises, per_assignment, hostile_context=None):
             submissions.append(Submission(f"hostile-{name}", "01-transformers", data, expect.status,
                                           expect.score, ()))
     return submissions
+
+
+def exercises_and_context(released_dir):
+    """An :class:`Exercise` for every assignment released under ``released_dir``, and the hostile
+    corpus's context for chapter 1 (the quick entries need no host resources)."""
+    exercises = [Exercise(a, json.loads((Path(released_dir) / a / course.EXERCISE).read_text(encoding="utf-8")),
+                          course.source_notebook(a)) for a in course.assignments()]
+    first = exercises[0]
+    context = hostile.Context(first.release_nb, first.source_nb, other_nb={"cells": [], "nbformat": 4},
+                              secret_paths=(), gradebook=Path("/nonexistent"), port=0)
+    return exercises, context

@@ -37,8 +37,10 @@ def main(argv=None):
     grade.add_argument("--dask-scheduler", metavar="ADDRESS", help="distribute over an existing Dask cluster")
     grade.add_argument("--due", metavar="TIME", help='due date with its zone, e.g. "2026-12-01 23:59 Europe/Berlin": '
                        "records each submission's minutes late (from nbgrader's timestamp.txt, else the file's time)")
+    grade.add_argument("--due-dates", type=Path, metavar="FILE",
+                       help="a CSV file with columns assignment,due: one due date per assignment (overrides --due)")
     grade.add_argument("--late-penalty-per-day", type=float, default=0.0, metavar="POINTS",
-                       help="points taken off per started day late (default: 0, no penalty; needs --due)")
+                       help="points taken off per started day late (default: 0, no penalty; needs a due date)")
 
     feedback = commands.add_parser("feedback", help="HTML reports per student and assignment, and class summaries")
     feedback.add_argument("--db", default=DEFAULT_DB)
@@ -118,17 +120,16 @@ def _grade(args):
             print(f"error: {error}\nGrade on Linux with the course's environment (make venv), or pass "
                   "--no-sandbox to grade trusted notebooks without isolation.", file=sys.stderr)
             return 2
-    due = None
-    if args.due:
-        from autograder.lateness import parse_due
+    from autograder.lateness import parse_due, read_due_dates
 
-        try:
-            due = parse_due(args.due)
-        except ValueError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-    elif args.late_penalty_per_day:
-        print("error: --late-penalty-per-day needs --due", file=sys.stderr)
+    try:
+        due = parse_due(args.due) if args.due else None
+        due_dates = read_due_dates(args.due_dates) if args.due_dates else {}
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.late_penalty_per_day and not (due or due_dates):
+        print("error: --late-penalty-per-day needs --due or --due-dates", file=sys.stderr)
         return 2
     limits = worker.Limits(cell_seconds=args.cell_timeout, notebook_seconds=args.notebook_timeout,
                            memory_bytes=args.memory_mb * 2**20, tmp_bytes=args.tmp_mb * 2**20)
@@ -136,7 +137,8 @@ def _grade(args):
         try:
             summary = grade_all(args.submissions, store, workers=args.workers, limits=limits,
                                 sandbox=not args.no_sandbox, force=args.force, assignments=args.assignment,
-                                scheduler=args.dask_scheduler, due=due, penalty_per_day=args.late_penalty_per_day)
+                                scheduler=args.dask_scheduler, due=due, due_dates=due_dates,
+                                penalty_per_day=args.late_penalty_per_day)
         except KeyboardInterrupt:
             print("interrupted: every submission graded so far is saved; run the same command to resume",
                   file=sys.stderr)

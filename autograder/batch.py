@@ -60,23 +60,24 @@ def find_submissions(root, assignments=None):
 
 def grade_all(submissions_dir, store, *, workers=None, limits=Limits(), sandbox=True, force=False,
               assignments=None, scheduler=None, chapters=course.CHAPTERS, progress=True, due=None,
-              penalty_per_day=0.0):
+              due_dates=None, penalty_per_day=0.0):
     """Grade every submission under ``submissions_dir`` into ``store``; return a summary dict.
 
-    ``due`` (a timezone-aware datetime) records each submission's minutes late, and
+    ``due`` (a timezone-aware datetime), or an assignment's entry in ``due_dates``, records each
+    submission's minutes late, and
     ``penalty_per_day`` the points each started day late costs. The summary counts submissions
     left to another run that had claimed them under ``"graded by another run"`` when there are any.
     """
     owner = run_owner()
     try:
         return _grade_all(submissions_dir, store, owner, workers, limits, sandbox, force, assignments, scheduler,
-                          chapters, progress, due, penalty_per_day)
+                          chapters, progress, due, due_dates or {}, penalty_per_day)
     finally:
         store.release_claims(owner)
 
 
 def _grade_all(submissions_dir, store, owner, workers, limits, sandbox, force, assignments, scheduler, chapters,
-               progress, due, penalty_per_day):
+               progress, due, due_dates, penalty_per_day):
     submissions = find_submissions(submissions_dir, assignments)
     specs = {}
     for name in sorted({s.assignment for s in submissions}):
@@ -107,7 +108,7 @@ def _grade_all(submissions_dir, store, owner, workers, limits, sandbox, force, a
             summary["skipped"] += 1
             continue
         extra = {"answers": manual.submitted_answers(data, spec),
-                 "lateness": lateness.lateness(sub.path, due, penalty_per_day)}
+                 "lateness": lateness.lateness(sub.path, due_dates.get(sub.assignment, due), penalty_per_day)}
         try:
             prepared = prepare(data, spec, sub.student, seed_key)
         except Exception as error:  # a fault of the grader's own code: no score, regraded next run

@@ -2,10 +2,12 @@
 
 The time of submission is nbgrader's ``timestamp.txt`` in the submission's folder when there is
 one (``nbgrader collect`` writes it), else the notebook file's modification time; the result
-says which. Late minutes are never negative. There is no penalty unless ``penalty_per_day`` is
+says which. The due date is one for every assignment (``--due``) or one per assignment from a
+course file (``--due-dates``, a CSV file with columns ``assignment, due``). Late minutes are never negative. There is no penalty unless ``penalty_per_day`` is
 set: then each day or part of a day late costs that many points (never below a score of 0).
 """
 
+import csv
 import math
 import re
 from datetime import datetime, timezone
@@ -33,6 +35,26 @@ def parse_due(text):
     if due.tzinfo is None:
         raise ValueError(f"the due date {text!r} has no time zone; add one, as in \"{text} Europe/Berlin\" or \"{text} UTC\"")
     return due
+
+
+def read_due_dates(path):
+    """``{assignment: due}`` from the CSV file at ``path`` (columns ``assignment, due``); ValueError naming the bad row."""
+    with open(path, newline="", encoding="utf-8-sig") as stream:
+        reader = csv.DictReader(stream)
+        if not {"assignment", "due"} <= set(reader.fieldnames or []):
+            raise ValueError(f"{path}: expected the columns assignment,due, as in the row "
+                             "01-transformers,2026-12-01 23:59 Europe/Berlin")
+        dates = {}
+        for number, row in enumerate(reader, 1):
+            assignment = (row["assignment"] or "").strip()
+            if not assignment or assignment in dates:
+                problem = f"{assignment} appears twice" if assignment else "no assignment"
+                raise ValueError(f"{path}, row {number}: {problem}")
+            try:
+                dates[assignment] = parse_due(row["due"] or "")
+            except ValueError as error:
+                raise ValueError(f"{path}, row {number}: {error}") from None
+    return dates
 
 
 def submitted_at(notebook_path):

@@ -8,11 +8,13 @@ import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import func, select
 
 from autograder import course
-from autograder.gradebook import GradeStore, run_owner, sqlite_url
+from autograder.gradebook import CLAIMS, GradeStore, run_owner, sqlite_url
 
 from conftest import answered, load, solution_ids, write_submission
+from test_cluster import postgres_url  # noqa: F401 (a throw-away PostgreSQL server, for the fixture below)
 
 ASSIGNMENT = "01-transformers"
 
@@ -37,14 +39,15 @@ def export(root, db):
     return sorted(csv.reader(io.StringIO(result.stdout)))
 
 
-def test_two_runs_at_once_on_a_new_gradebook(tmp_path, released):
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_two_runs_at_once_on_a_new_gradebook(tmp_path, released, backend, request):
     release_nb = load(released / ASSIGNMENT / course.EXERCISE)
     source_nb = load(course.source_notebook(ASSIGNMENT))
     answers = solution_ids(source_nb)
     n_students = 6
     for i in range(n_students):
         write_submission(tmp_path / "submitted", f"student{i}", ASSIGNMENT, answered(release_nb, source_nb, answers[:i]))
-    db = sqlite_url(tmp_path / "together.db")
+    db = sqlite_url(tmp_path / "together.db") if backend == "sqlite" else request.getfixturevalue("postgres_url")
     runs = [grade(tmp_path, db), grade(tmp_path, db)]
     outputs = [run.communicate(timeout=600) for run in runs]
     for run, (stdout, stderr) in zip(runs, outputs):
@@ -53,9 +56,9 @@ def test_two_runs_at_once_on_a_new_gradebook(tmp_path, released):
     # each submission graded by exactly one of the runs; the other says it left it to that run
     assert counts[0]["graded"] + counts[1]["graded"] == n_students
     assert all(c["graded"] + c.get("graded by another run", 0) == n_students for c in counts)
-    with sqlite3.connect(tmp_path / "together.db") as connection:
-        assert connection.execute("SELECT count(*) FROM autograder_results").fetchone()[0] == n_students
-        assert connection.execute("SELECT count(*) FROM autograder_claims").fetchone()[0] == 0
+    with GradeStore(db) as store:
+        assert len(store.results()) == n_students
+        assert store.session.execute(select(func.count()).select_from(CLAIMS)).scalar() == 0
 
     alone = sqlite_url(tmp_path / "alone.db")
     run = grade(tmp_path, alone)

@@ -13,7 +13,7 @@ from autograder.export import write_csv
 from autograder.feedback import student_report
 from autograder.gradebook import GradeStore, sqlite_url
 from autograder.grading import new_result
-from autograder.lateness import lateness, parse_due, submitted_at
+from autograder.lateness import lateness, parse_due, read_due_dates, submitted_at
 from autograder.spec import load_spec
 
 ASSIGNMENT = "01-transformers"
@@ -96,3 +96,34 @@ def test_grade_refuses_a_due_date_without_a_zone(tmp_path):
                             cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 2 and "no time zone" in result.stderr
     assert not (tmp_path / "gb.db").exists()
+
+
+def test_due_dates_per_assignment_from_a_course_file(tmp_path):
+    path = tmp_path / "due.csv"
+    path.write_text("assignment,due\n01-transformers,2026-12-01 23:59 Europe/Berlin\n02-icl,2026-12-08T12:00+00:00\n")
+    assert read_due_dates(path) == {"01-transformers": datetime(2026, 12, 1, 22, 59, tzinfo=timezone.utc),
+                                    "02-icl": datetime(2026, 12, 8, 12, 0, tzinfo=timezone.utc)}
+    path.write_text("assignment,due\n01-transformers,2026-12-01 23:59 Europe/Berlin\n02-icl,2026-12-08 12:00\n")
+    with pytest.raises(ValueError, match="row 2: .*no time zone"):
+        read_due_dates(path)
+    path.write_text("assignment,due\n01-transformers,2026-12-01 23:59 UTC\n01-transformers,2026-12-02 23:59 UTC\n")
+    with pytest.raises(ValueError, match="row 2: 01-transformers appears twice"):
+        read_due_dates(path)
+    path.write_text("name,date\n01-transformers,2026-12-01 23:59 UTC\n")
+    with pytest.raises(ValueError, match="expected the columns assignment,due"):
+        read_due_dates(path)
+
+
+def test_grade_records_minutes_late_with_the_course_file_winning_over_due(tmp_path):
+    folder = tmp_path / "submitted" / "ann" / ASSIGNMENT
+    folder.mkdir(parents=True)
+    (folder / course.EXERCISE).write_text("{}")  # flagged as malformed at once: no sandbox needed to date it
+    (folder / "timestamp.txt").write_text("2026-12-02 00:29:00 UTC")
+    (tmp_path / "due.csv").write_text(f"assignment,due\n{ASSIGNMENT},2026-12-01 23:59 Europe/Berlin\n")
+    db = sqlite_url(tmp_path / "gb.db")
+    subprocess.run([sys.executable, "-m", "autograder", "grade", "submitted", "--no-sandbox", "--db", db,
+                    "--due", "2026-11-01 00:00 UTC", "--due-dates", "due.csv"], cwd=tmp_path, check=True,
+                   capture_output=True)
+    exported = subprocess.run([sys.executable, "-m", "autograder", "export", "--db", db], cwd=tmp_path, check=True,
+                              capture_output=True, text=True).stdout.splitlines()
+    assert exported[0].split(",")[6] == "late_minutes" and exported[1].split(",")[6] == "90"

@@ -2,7 +2,8 @@
 
 Runs ``make book``'s build (``tools/build_book.py``: every exercise released by nbgrader, then
 ``jupyter-book build -W -n --keep-going``) three times, each into a fresh temporary
-``--path-output`` so no Sphinx cache is reused (the venv and the disk cache are warm), and writes
+``--path-output`` so no Sphinx cache is reused (the venv, the disk cache and, after the first build,
+the release cache ``_build/release-cache/`` are warm), and writes
 the minimum and median wall-clock seconds to ``bench/results/book.json`` with a bar figure.
 """
 

@@ -5,12 +5,16 @@ The book's files (:data:`BOOK_FILES`) are staged into ``<path-output>/_build/sit
 :func:`autograder.course.release` (solutions and hidden tests stripped, outputs cleared). Jupyter
 Book then builds that folder into ``<path-output>/_build/html``, so the instructor's source never
 reaches the site, its ``_sources/`` or its download buttons. Unchanged files keep their modification
-times, so a second ``make book`` rebuilds only what changed.
+times, so a second ``make book`` rebuilds only what changed; the releases are cached in
+``_build/release-cache/`` and redone only when an exercise or the code that releases it changes.
 
 Usage: ``python tools/build_book.py [--path-output DIR]`` (default: the repository, as ``make book``).
 """
 
 import argparse
+import hashlib
+import importlib.metadata
+import os
 import shutil
 import subprocess
 import sys
@@ -27,6 +31,9 @@ from autograder.course import EXERCISE, assignments, release  # noqa: E402
 
 BOOK_FILES = ("intro.md", "_config.yml", "_toc.yml", "_static", "_ext", "chapters")
 STAGE = Path("_build") / "site-src"
+# nbgrader takes seconds per exercise: its student versions are kept here, one per exercise and input
+RELEASE_CACHE = REPO / "_build" / "release-cache"
+RELEASE_CODE = [REPO / "autograder" / name for name in ("course.py", "spec.py", "nbgrader_config.py")]
 
 
 def stage(site_src):
@@ -46,23 +53,45 @@ def stage(site_src):
             wanted.add(relative)
             if relative.name != EXERCISE:
                 _sync(path, site_src / relative)
-    with tempfile.TemporaryDirectory(prefix="site-release-") as tmp:
-        for name, released in _releases(Path(tmp)).items():
-            _unfold(released)
-            _sync(released, site_src / "chapters" / name / EXERCISE)
+    for name, released in _releases().items():
+        _sync(released, site_src / "chapters" / name / EXERCISE)
     for path in [p for p in site_src.rglob("*") if p.is_file()]:
         if path.relative_to(site_src) not in wanted:
             path.unlink()
     return site_src
 
 
-def _releases(out):
-    """Release every assignment into the folder ``out``, in parallel; ``{assignment: notebook}``."""
-    def one(name):  # a course folder each: nbgrader keeps a gradebook database in it
-        return name, release([name], course_dir=out / "course" / name, out_dir=out / "release")[0]
+def _releases():
+    """``{assignment: student notebook}`` for every exercise, from :data:`RELEASE_CACHE` where
+    nothing the release depends on has changed, else released by nbgrader (in parallel) and cached."""
+    cached = {name: RELEASE_CACHE / f"{name}-{_release_key(name)}.ipynb" for name in assignments()}
+    stale = [name for name, path in cached.items() if not path.is_file()]
+    if stale:
+        RELEASE_CACHE.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="site-release-") as tmp:
+            out = Path(tmp)
 
-    with ThreadPoolExecutor() as pool:
-        return dict(pool.map(one, assignments()))
+            def one(name):  # a course folder each: nbgrader keeps a gradebook database in it
+                return name, release([name], course_dir=out / "course" / name, out_dir=out / "release")[0]
+
+            with ThreadPoolExecutor() as pool:
+                for name, released in pool.map(one, stale):
+                    _unfold(released)
+                    for old in RELEASE_CACHE.glob(f"{name}-*.ipynb"):
+                        old.unlink(missing_ok=True)
+                    partial = cached[name].with_suffix(f".{os.getpid()}.part")  # another build may read
+                    shutil.copy2(released, partial)
+                    os.replace(partial, cached[name])
+    return cached
+
+
+def _release_key(name):
+    """A digest of everything a release depends on: the exercise's source, the code that releases it
+    (this file and the course modules) and nbgrader's version."""
+    digest = hashlib.sha256(importlib.metadata.version("nbgrader").encode())
+    for path in (REPO / "chapters" / name / EXERCISE, Path(__file__), *RELEASE_CODE):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _unfold(path):

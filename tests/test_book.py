@@ -142,6 +142,25 @@ def test_exercise_pages_are_the_student_version(site):
         assert (site / "_sources" / "chapters" / name / "exercise.ipynb").is_file(), name
 
 
+def test_a_cached_release_is_redone_when_its_exercise_or_the_release_code_changes(tmp_path, monkeypatch):
+    sys.path.insert(0, str(REPO / "tools"))
+    import build_book
+
+    exercise = tmp_path / "chapters" / "01-x" / "exercise.ipynb"
+    exercise.parent.mkdir(parents=True)
+    exercise.write_text('{"cells": []}')
+    release_code = tmp_path / "course.py"
+    release_code.write_text("# release code")
+    monkeypatch.setattr(build_book, "REPO", tmp_path)
+    monkeypatch.setattr(build_book, "RELEASE_CODE", [release_code])
+    keys = [build_book._release_key("01-x")]
+    exercise.write_text('{"cells": [{}]}')
+    keys.append(build_book._release_key("01-x"))
+    release_code.write_text("# release code, changed")
+    keys.append(build_book._release_key("01-x"))
+    assert len(set(keys)) == 3, keys
+
+
 # --- In a real browser: Debian's Chromium driven by Playwright, the site served on 127.0.0.1. ---
 
 PHONE, DESKTOP = {"width": 375, "height": 812}, {"width": 1280, "height": 900}

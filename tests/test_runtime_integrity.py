@@ -188,6 +188,8 @@ def test_forbidden_operators_name_real_operators():
                 assert hasattr(torch.ops.aten, name.removeprefix("aten::")), (check_.name, name)
             elif name.startswith("aten."):
                 assert hasattr(torch.ops.aten, name.removeprefix("aten.")), (check_.name, name)
+            elif name.startswith("dtype "):
+                assert isinstance(pkgutil.resolve_name(name.removeprefix("dtype ")), torch.dtype), (check_.name, name)
             else:
                 assert name.startswith("torch.") and callable(pkgutil.resolve_name(name)), (check_.name, name)
 

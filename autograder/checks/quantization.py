@@ -12,6 +12,8 @@ BIT_VIEWS = {"fp32": torch.int32, "fp16": torch.int16, "bf16": torch.int16,
              "fp8_e4m3": torch.uint8, "fp8_e5m2": torch.uint8}
 FIELDS = {"fp32": (8, 23), "fp16": (5, 10), "bf16": (8, 7), "fp8_e4m3": (4, 3), "fp8_e5m2": (5, 2)}
 DTYPE_NAMES = ("float16", "half", "bfloat16", "float8_e4m3fn", "float8_e5m2", "HalfTensor", "BFloat16Tensor")
+# a tensor of a narrow format made by any operator: a conversion, a view of the bits, a constructor
+DTYPE_OPS = tuple(f"dtype {DTYPES[name]}" for name in ("fp16", "bf16", "fp8_e4m3", "fp8_e5m2"))
 
 
 def _randint(generator, low, high):
@@ -59,6 +61,7 @@ register(
         rtol=0.0,
         atol=0.0,
         forbid=DTYPE_NAMES + ("view", "type"),
+        forbid_ops=DTYPE_OPS,
         description="bit-for-bit equal to torch's conversion to float16, bfloat16, float8_e4m3fn and float8_e5m2 "
                     "and back, on subnormals, exact ties and values near the maximum",
     )
@@ -94,6 +97,7 @@ register(
         rtol=0.0,
         atol=0.0,
         forbid=DTYPE_NAMES + ("view", "frombuffer", "tobytes", "pack", "unpack"),
+        forbid_ops=DTYPE_OPS,
         description="sign, exponent and mantissa fields equal the bits torch stores for fp32, fp16, bf16 and "
                     "both fp8 formats, on subnormals, ties and values near the maximum",
     )
@@ -129,6 +133,7 @@ register(
         rtol=0.0,
         atol=0.0,
         forbid=DTYPE_NAMES + ("finfo", "view"),
+        forbid_ops=DTYPE_OPS,
         description="max, min_normal, min_subnormal and eps equal torch.finfo and the bit pattern 0...01 for the "
                     "five named formats (OCP E4M3: max 448), and IEEE 754's values for other bit counts",
     )
@@ -178,6 +183,13 @@ def _absmax_reference(x, bits=8, dim=None):
 
 QUANTIZER_NAMES = ("quantize_per_tensor", "quantize_per_channel", "quantize_per_tensor_dynamic", "ao",
                    "quantization", "fake_quantize_per_tensor_affine", "fake_quantize_per_channel_affine")
+# torch's quantizers as the dispatcher runs them (fake quantization through its mask-keeping kernels)
+QUANTIZER_OPS = ("aten::quantize_per_tensor", "aten::quantize_per_channel", "aten::quantize_per_tensor_dynamic",
+                 "aten::fake_quantize_per_tensor_affine_cachemask",
+                 "aten::_fake_quantize_per_tensor_affine_cachemask_tensor_qparams",
+                 "aten::fake_quantize_per_channel_affine_cachemask", "aten::_fake_quantize_learnable_per_tensor_affine",
+                 "aten::_fake_quantize_learnable_per_channel_affine", "torch.fake_quantize_per_tensor_affine",
+                 "torch.fake_quantize_per_channel_affine")
 
 register(
     Check(
@@ -188,6 +200,7 @@ register(
         rtol=1e-6,
         atol=0.0,
         forbid=QUANTIZER_NAMES,
+        forbid_ops=QUANTIZER_OPS,
         description="q equals torch.quantize_per_tensor / quantize_per_channel (zero point 0) at the absmax scale "
                     "max|x| / (2^(bits-1) - 1), per tensor and per row or column, at 8, 4 and 2 bits, with outliers",
     )
@@ -222,6 +235,7 @@ register(
         rtol=1e-6,
         atol=0.0,
         forbid=QUANTIZER_NAMES,
+        forbid_ops=QUANTIZER_OPS,
         description="q, scale and zero point (shaped like x with sizes 1) equal torch.quantize_per_tensor's with scale (max - min) / (2^bits - 1) "
                     "over a range that includes 0, at 8 and 4 bits, for centred, shifted and all-positive inputs",
     )
@@ -251,6 +265,7 @@ register(
         rtol=1e-5,
         atol=1e-6,
         forbid=QUANTIZER_NAMES,
+        forbid_ops=QUANTIZER_OPS,
         description="forward values equal torch.fake_quantize_per_tensor_affine for signed and unsigned ranges of "
                     "2 to 8 bits, with inputs beyond the range",
     )

@@ -92,6 +92,8 @@ register(
         atol=0.0,
         forbid=("TransformerEncoderLayer", "TransformerDecoderLayer", "TransformerEncoder", "TransformerDecoder",
                 "Transformer", "Linear", "Embedding", "LayerNorm", "numel", "parameters"),
+        # building torch modules initialises their weights (uniform_, normal_, fill_); counting reads numel
+        forbid_ops=("aten::uniform_", "aten::normal_", "aten::fill_", "torch.Tensor.numel", "torch.Tensor.nelement"),
         description="per-component counts equal those of torch modules built to the same config, "
                     "on random configs (d_ff, untied head, no biases, no position table) and on GPT-2, GPT-3 and BLOOM",
     )

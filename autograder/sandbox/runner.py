@@ -236,7 +236,8 @@ class Recording:
     a ``TorchFunctionMode`` sees torch's Python API by its public name
     (``torch.nn.functional.scaled_dot_product_attention``, which ATen only sees decomposed). An
     optimizer's ``step`` is recorded by the classes of the optimizer (``torch.optim.adamw.AdamW``),
-    which :func:`_stepping_optimizer` finds when torch announces the step to the dispatcher.
+    which :func:`_stepping_optimizer` finds when torch announces the step to the dispatcher, and
+    the dtype of every tensor an operator returns as ``dtype torch.bfloat16``.
 
     Each recorded call is bracketed by two *probes*, one :data:`PROBE` operator run before and
     one after the student's function, which both modes count instead of recording. An answer
@@ -303,7 +304,11 @@ class _DispatchRecorder(TorchDispatchMode):
             self.recording.operators.add(func._schema.name)
             if func._schema.name == "profiler::_record_function_enter_new":
                 self.recording.operators.update(_stepping_optimizer())
-        return func(*args, **(kwargs or {}))
+        result = func(*args, **(kwargs or {}))
+        for output in result if isinstance(result, (tuple, list)) else (result,):
+            if isinstance(output, torch.Tensor):
+                self.recording.operators.add(f"dtype {output.dtype}")
+        return result
 
 
 def _stepping_optimizer():

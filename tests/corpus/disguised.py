@@ -48,6 +48,37 @@ def adamw_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, we
     optimizer.step()
     return p.detach(), optimizer.state[p]["exp_avg"], optimizer.state[p]["exp_avg_sq"]
 """
+ROUND = ("05-quantization", "round_to_format", ("test_round_to_format", "test_float_bits"))  # float_bits rounds first
+FAKE_QUANTIZE = ("05-quantization", "fake_quantize", ("test_fake_quantize",))
+PARAMETER_COUNTS = ("03-scale", "parameter_counts", ("test_parameter_counts",))
+PARAMETER_COUNTS_BY_TORCH = """import torch
+
+
+def parameter_counts(n_layers, d_model, vocab_size, context_length, d_ff=None, tied_embeddings=True, bias=True):
+    nn = torch.nn
+    block_type, norm_type = getattr(nn, "Transform" + "erEncoderLayer"), getattr(nn, "Layer" + "Norm")
+    table_type, line_type = getattr(nn, "Embed" + "ding"), getattr(nn, "Lin" + "ear")
+    size = lambda t: getattr(t, "num" + "el")()
+    d_ff = 4 * d_model if d_ff is None else d_ff
+    with torch.device("meta"):
+        block = block_type(d_model, nhead=1, dim_feedforward=d_ff, bias=bias, norm_first=True)
+        final_norm = norm_type(d_model, bias=bias)
+        token = table_type(vocab_size, d_model)
+        head = line_type(d_model, vocab_size, bias=False)
+        position = size(table_type(context_length, d_model).weight) if context_length else 0
+    groups = {"attention": 0, "mlp": 0, "layer_norms": 0}
+    for name, p in block.named_parameters():
+        group = "attention" if name.startswith("self_attn") else "mlp" if name.startswith("linear") else "layer_norms"
+        groups[group] += size(p)
+    return {
+        "token_embedding": size(token.weight),
+        "position_embedding": position,
+        "attention": n_layers * groups["attention"],
+        "mlp": n_layers * groups["mlp"],
+        "layer_norms": n_layers * groups["layer_norms"] + sum(size(p) for _, p in final_norm.named_parameters()),
+        "output_head": 0 if tied_embeddings else size(head.weight),
+    }
+"""
 # a thread hides everything from the recording, so every part whose answer calls softmax loses too
 SOFTMAX_CALLED = ("01-transformers", "softmax", ("test_softmax", "test_scaled_dot_product_attention",
                                                  "test_multi_head_self_attention", "test_transformer_block"))
@@ -112,6 +143,18 @@ DISGUISES = {
                               "torch.optim.adamw.AdamW"),
     "adamw_subclass": Disguise(*ADAMW, "import torch\n\nclass Mine(vars(torch.optim)['Ada' + 'mW']):\n    pass\n\n"
                                + ADAMW_BY_TORCH.format(optimizer="Mine"), "torch.optim.adamw.AdamW"),
+    "round_getattr": Disguise(*ROUND, (
+        "import torch\n\n"
+        "def round_to_format(x, fmt):\n"
+        "    names = {'fp16': 'float' + '16', 'bf16': 'bfloat' + '16', 'fp8_e4m3': 'float8_e4m3' + 'fn',\n"
+        "             'fp8_e5m2': 'float8_e5' + 'm2'}\n"
+        "    return getattr(x, 'to')(getattr(torch, names[fmt])).to(x.dtype)\n"), "dtype torch."),
+    "fake_quantize_getattr": Disguise(*FAKE_QUANTIZE, (
+        "import torch\n\n"
+        "def fake_quantize(x, scale, zero_point, qmin, qmax):\n"
+        "    return getattr(torch, 'fake_quantize_per_' + 'tensor_affine')(x, scale, zero_point, qmin, qmax)\n"),
+        "torch.fake_quantize_per_tensor_affine"),
+    "parameter_counts_modules": Disguise(*PARAMETER_COUNTS, PARAMETER_COUNTS_BY_TORCH, "aten::uniform_"),
 }
 
 INDEPENDENT = {

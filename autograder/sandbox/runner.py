@@ -22,7 +22,9 @@ own references, and checks that the recording's probes came back as it expects.
 """
 
 import _thread
+import ast
 import ctypes
+import linecache
 import os
 import resource
 import shutil
@@ -204,7 +206,36 @@ def run_cell(shell, source):
     error = result.error_before_exec or result.error_in_exec
     if error is None:
         return {"ok": True}
-    return {"ok": False, "error": _describe_error(error)}
+    return {"ok": False, "error": _describe_error(error) + _failing_line(error)}
+
+
+def _failing_line(error):
+    """The line of the cell that raised ``error`` (or called what did), and the plain values it names.
+
+    Only values of built-in types and plain tensors are shown, described without calling any code
+    the submission could have defined (its own classes' ``repr`` never runs here).
+    """
+    tb = error.__traceback__  # the first frame of IPython's cell code is the cell that ran
+    while tb is not None and not tb.tb_frame.f_code.co_filename.startswith("<ipython-input-"):
+        tb = tb.tb_next
+    if tb is None:
+        return ""
+    frame, lineno = tb.tb_frame, tb.tb_lineno
+    line = linecache.getline(frame.f_code.co_filename, lineno).strip()
+    try:
+        names = sorted({n.id for n in ast.walk(ast.parse(line)) if isinstance(n, ast.Name)})
+    except SyntaxError:  # one line of a longer statement
+        names = []
+    values = []
+    for name in names:
+        value = frame.f_locals.get(name)
+        if type(value) in (int, float, bool) or (type(value) is str and len(value) <= 80):
+            values.append(f"{name} = {value!r}")
+        elif type(value) is torch.Tensor:
+            shown = f" {value.tolist()}" if value.numel() <= 8 else ""
+            values.append(f"{name} = tensor{tuple(value.shape)} {str(value.dtype).removeprefix('torch.')}{shown}")
+    where = f"\nat line {lineno} of the cell: {line}"
+    return where + "".join(f"\n  where {v}" for v in values)
 
 
 def call(shell, name, cases, arrays):

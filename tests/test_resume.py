@@ -33,8 +33,11 @@ def classroom(tmp_path, released):
 
 
 def start_grading(root, *extra):
+    # A suite started in the background by a shell (`make test &`) inherits SIGINT ignored, and Python
+    # keeps an ignored SIGINT ignored: give the grader the default, as a terminal's Ctrl-C would find it.
     return subprocess.Popen([sys.executable, "-m", "autograder", "grade", "submitted", "--workers", "1", *extra],
-                            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def recorded(root):

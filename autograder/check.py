@@ -16,7 +16,6 @@ import io
 import json
 import secrets
 import sys
-import threading
 from pathlib import Path
 
 from autograder import course, worker
@@ -101,6 +100,8 @@ def report(spec, result, only=None):
                 "code's fault: run check again."), False
     title = titles(spec)
     lines = [f"  - {flag}" for flag in result["flags"]]
+    lines += [f"  - the sandbox failed and was restarted ({fault}); your notebook was run again"
+              for fault in result.get("grader_faults", ())]
     if lines:
         lines.insert(0, "Notes from the grader:")
     passed, auto_total, manual = True, 0.0, []
@@ -169,28 +170,18 @@ def main(path, part=None, assignment=None):
               "grader's time and memory limits: fine for your own code on your own machine.")
     print(f"Checking {path} ({spec.assignment}) {where}, as the grader would; nothing is recorded.", flush=True)
     runner = worker.Worker(0, worker.Limits(), sandbox)  # grade's default limits
-    starting = threading.Thread(target=_start, args=(runner,))
-    starting.start()
     try:
+        runner.launch()  # from this thread, which outlives the check: the runner dies with its launcher
         import autograder.grading  # noqa: F401  (torch loads here while the runner loads it too)
 
-        starting.join()
         result = check_notebook(path, spec, runner)
     finally:
         runner.close()
-        starting.join()
     text, passed = report(spec, result, only)
     print(text)
     print(f"Checked in {result['seconds']:.1f} s. "
           + ("Every autograded part passed." if passed else "Not every autograded part passed (exit status 1)."))
     return 0 if passed else 1
-
-
-def _start(runner):
-    try:
-        runner.start()
-    except worker.Failure:
-        pass  # the submission starts it again, and a second failure is reported as the grader's
 
 
 def check_part(name, assignment=None):

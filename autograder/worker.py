@@ -135,6 +135,7 @@ class Worker:
         self._job = 0  # every request and reply of one submission carries its job number
         self._lock = threading.Lock()
         self._closed = False
+        self._ready = False  # the runner said it is ready
 
     # -- process management -------------------------------------------------------------
     def start(self):
@@ -143,9 +144,16 @@ class Worker:
         Raises :class:`Failure` if the sandbox does not start; the next submission tries again.
         """
         if self.process is None:
-            self._start()
+            self.launch()
+        if not self._ready:
+            self._await_ready()
 
-    def _start(self):
+    def launch(self):
+        """Start the runner's process and return at once; :meth:`start` waits until it is ready.
+
+        The runner dies with the thread that launched it (the sandbox asks the kernel to kill it
+        when its parent goes), so launch it from a thread that outlives the grading.
+        """
         if self.sandbox:
             command = sandbox_command(tmp_bytes=self.limits.tmp_bytes)
         else:
@@ -158,10 +166,14 @@ class Worker:
             self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                             stderr=subprocess.DEVNULL, env=env, start_new_session=True)
         self._buffer = b""
+        self._ready = False
+
+    def _await_ready(self):
         header, _ = self._receive(time.monotonic() + 120)
         if header.get("op") != "ready":
             self.kill()
             raise Failure(f"the sandbox did not start: {header}")
+        self._ready = True
 
     def kill(self):
         """Kill the runner, its children and the current submission's session; forget them.
@@ -269,8 +281,7 @@ class Worker:
         if self.sandbox and os.geteuid() == 0:
             job["uid"] = FIRST_UID + self.index
         try:
-            if self.process is None:
-                self._start()
+            self.start()
             self._send(job)
             forked, _ = self._receive(time.monotonic() + 30)
             if forked.get("op") != "forked" or forked.get("job") != self._job:

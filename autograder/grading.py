@@ -26,6 +26,8 @@ from autograder.worker import Failure
 
 MAX_NOTEBOOK_BYTES = 20 * 2**20
 IMPORTS_REFERENCE = "the submission imports the course's reference package"
+# the tag of a given cell students run but the grader does not (it needs the course's package)
+GRADER_SKIPS = "grader-skips"
 
 
 def new_result(student, assignment, spec, sha256):
@@ -67,7 +69,9 @@ def build_plan(spec, submitted, result):
 
     ``owner`` is the grade id of the student's solution cell, ``"student"`` for a cell the
     student added, or ``None`` for the instructor's own cells. Added cells that only check the
-    student's work (:func:`course.is_self_check`) are left out.
+    student's work (:func:`course.is_self_check`) are left out, and so are the instructor's given
+    cells tagged :data:`GRADER_SKIPS` in the source notebook (a student's tags change nothing: the
+    given cells always come from the source).
     """
     by_id = {gid: (kind, source) for kind, source, gid in submitted if gid}
     source_ids = {grade_id(c) for c in spec.cells if grade_id(c)}
@@ -103,7 +107,7 @@ def build_plan(spec, submitted, result):
                 elif source_checksum(_visible(by_id[gid][1])) != source_checksum(parts[gid].visible_source):
                     result["flags"].append(f"edited test cell {gid!r} (restored)")
                 plan.append(("test", parts[gid]))
-            else:
+            elif GRADER_SKIPS not in cell.metadata.get("tags", []):
                 plan.append(("code", cell.source, None))
         plan.extend(("code", s, "student") for s in added.get(gid, []) if gid)
     return plan

@@ -112,6 +112,19 @@ def lookup_predictions(tokens, n_symbols):
     return candidates.gather(1, latest).squeeze(1)
 
 
+def query_accuracy(logits, answers, n_symbols, n_labels):
+    """The fraction of tasks whose most likely label at the query is the right one, a Python float.
+
+    ``logits`` ``(n_tasks, T, vocab_size)`` are a model's outputs on rows ``x1 y1 ... xk yk xq`` (``T = 2k + 1``).
+    Each task's prediction is read at the last position, the query, among the label tokens only
+    (ids ``n_symbols .. n_symbols + n_labels - 1``), as a label index; ``answers`` ``(n_tasks,)``
+    holds the right label indices.
+    """
+    label_logits = logits[:, -1, n_symbols : n_symbols + n_labels]  # (n_tasks, n_labels)
+    predictions = label_logits.argmax(dim=-1)  # (n_tasks,) label indices
+    return (predictions == answers).float().mean().item()
+
+
 def load_icl_model(n_layers=2):
     """The committed, pretrained tiny in-context learner (float32, eval mode)."""
     return load(n_layers)
@@ -129,8 +142,8 @@ def icl_accuracy(model, shots, n_tasks=2000, seed=0):
     accuracy = {}
     for k in shots:
         tokens, query_labels = sample_tasks(config, n_tasks, k, torch.Generator().manual_seed(seed + k))
-        logits = model(tokens[:, -config.context_length :])[:, -1, config.n_symbols :]  # (n_tasks, n_labels)
-        accuracy[k] = (logits.argmax(dim=-1) == query_labels).float().mean().item()
+        logits = model(tokens[:, -config.context_length :])  # (n_tasks, T, vocab_size)
+        accuracy[k] = query_accuracy(logits, query_labels, config.n_symbols, config.n_labels)
     return accuracy
 
 

@@ -8,7 +8,7 @@ from autograder.checks import check, draw_cases, get
 
 NAMES = {"build_prompt": "build_prompt", "max_shots": "max_shots_in_words", "top_k_filter": "top_k_filter",
          "top_p_filter": "top_p_filter", "sample_next_token": "sample_next_token",
-         "lookup_predictions": "lookup_predictions"}
+         "lookup_predictions": "lookup_predictions", "query_accuracy": "query_accuracy"}
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -133,6 +133,36 @@ def lookup_guess_one(tokens, n_symbols):
     return torch.where(found, predictions, 1)
 
 
+def accuracy_over_whole_vocabulary(logits, answers, n_symbols, n_labels):
+    return ((logits[:, -1].argmax(dim=-1) - n_symbols) == answers).float().mean().item()
+
+
+def accuracy_at_first_position(logits, answers, n_symbols, n_labels):
+    return I.query_accuracy(logits[:, :1], answers, n_symbols, n_labels)
+
+
+def accuracy_at_last_label(logits, answers, n_symbols, n_labels):
+    """Reads the position before the query (the last example's label); with no example, the query."""
+    return I.query_accuracy(logits[:, : max(logits.shape[1] - 1, 1)], answers, n_symbols, n_labels)
+
+
+def accuracy_of_token_ids(logits, answers, n_symbols, n_labels):
+    predictions = logits[:, -1, n_symbols : n_symbols + n_labels].argmax(dim=-1) + n_symbols  # token ids
+    return (predictions == answers).float().mean().item()
+
+
+def accuracy_with_every_token_after_the_symbols(logits, answers, n_symbols, n_labels):
+    return ((logits[:, -1, n_symbols:].argmax(dim=-1)) == answers).float().mean().item()
+
+
+def accuracy_as_count(logits, answers, n_symbols, n_labels):
+    return round(I.query_accuracy(logits, answers, n_symbols, n_labels) * len(answers))
+
+
+def accuracy_as_tensor(logits, answers, n_symbols, n_labels):
+    return (logits[:, -1, n_symbols : n_symbols + n_labels].argmax(dim=-1) == answers).float().mean()
+
+
 @pytest.mark.parametrize("name, wrong", [
     ("build_prompt", prompt_with_trailing_space),
     ("build_prompt", prompt_without_blank_line),
@@ -152,6 +182,13 @@ def lookup_guess_one(tokens, n_symbols):
     ("sample_next_token", sample_top_p_before_top_k),
     ("lookup_predictions", lookup_first_label_always),
     ("lookup_predictions", lookup_guess_one),
+    ("query_accuracy", accuracy_over_whole_vocabulary),
+    ("query_accuracy", accuracy_at_first_position),
+    ("query_accuracy", accuracy_at_last_label),
+    ("query_accuracy", accuracy_of_token_ids),
+    ("query_accuracy", accuracy_with_every_token_after_the_symbols),
+    ("query_accuracy", accuracy_as_count),
+    ("query_accuracy", accuracy_as_tensor),
 ])
 def test_wrong_answer_fails(name, wrong):
     # the grader fails a part whose function raises, as max_shots_off_by_one does when the window

@@ -103,6 +103,17 @@ def test_optimal_accuracy_matches_closed_form():
         assert abs(measured[k] - expected) < 4 * math.sqrt(0.25 / 4000), k
 
 
+def test_query_accuracy_by_hand():
+    """Two tasks of one shot: 3 symbols (ids 0-2), 2 labels (ids 3-4) and one more token (id 5)."""
+    logits = torch.zeros(2, 3, 6)
+    logits[0, -1] = torch.tensor([9.0, 0.0, 0.0, 1.0, 2.0, 8.0])  # symbol 0 and token 5 lead; of the labels, 1
+    logits[1, -1] = torch.tensor([0.0, 0.0, 0.0, 3.0, 1.0, 0.0])  # label 0
+    logits[:, 1, 3] = 5.0  # one position earlier, label 0 would win both
+    for answers, expected in [([1, 0], 1.0), ([1, 1], 0.5), ([0, 1], 0.0)]:
+        accuracy = I.query_accuracy(logits, torch.tensor(answers), n_symbols=3, n_labels=2)
+        assert type(accuracy) is float and accuracy == expected, (answers, accuracy)
+
+
 def test_committed_model_is_within_3_points_of_the_optimum():
     """The issue's bar: on 2,000 fresh tasks, within 3 points of the optimum at every k that fits."""
     model = I.load_icl_model()

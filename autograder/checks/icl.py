@@ -279,3 +279,52 @@ register(
                     "query is absent, for 0 to 20 shots",
     )
 )
+
+
+def _query_accuracy_cases(generator):
+    """Logits of tasks for 0 to 12 shots, where a token that is not a label often leads at the query.
+
+    The vocabulary may hold up to three tokens after the labels (the last case always does): only the
+    labels compete. About 60% of the answers are the right label at the query, the rest random, so that
+    reading another position, or all of the vocabulary, changes the accuracy.
+    """
+    cases = []
+    for i, k in enumerate((0, 1, _randint(generator, 2, 5), _randint(generator, 6, 12))):
+        n_symbols, n_labels = _randint(generator, 2, 10), _randint(generator, 2, 5)
+        n_others = n_symbols + _randint(generator, 1 if i == 3 else 0, 3)  # symbols and tokens after the labels
+        vocab_size = n_labels + n_others
+        n_tasks = _randint(generator, 20, 60)
+        logits = torch.randn(n_tasks, 2 * k + 1, vocab_size, generator=generator) * 3
+        non_labels = torch.cat((torch.arange(n_symbols), torch.arange(n_symbols + n_labels, vocab_size)))
+        leader = non_labels[torch.randint(n_others, (n_tasks,), generator=generator)]  # (n_tasks,)
+        leads = torch.rand(n_tasks, generator=generator) < 0.5  # tasks whose leader beats every label
+        rows = torch.arange(n_tasks)[leads]
+        logits[rows, -1, leader[leads]] = logits[rows, -1].amax(dim=-1) + 1 + 4 * torch.rand(len(rows), generator=generator)
+        right = logits[:, -1, n_symbols : n_symbols + n_labels].argmax(dim=-1)  # (n_tasks,)
+        random = torch.randint(n_labels, (n_tasks,), generator=generator)
+        answers = torch.where(torch.rand(n_tasks, generator=generator) < 0.6, right, random)
+        cases.append(Case((logits, answers, n_symbols, n_labels)))
+    return cases
+
+
+def _query_accuracy_reference(logits, answers, n_symbols, n_labels):
+    """A plain loop: each task's best label at its last position, counted when it is the answer."""
+    n_right = 0
+    for row, answer in zip(logits[:, -1].tolist(), answers.tolist()):
+        label_logits = row[n_symbols : n_symbols + n_labels]
+        n_right += label_logits.index(max(label_logits)) == answer
+    return n_right / len(answers)
+
+
+register(
+    Check(
+        name="icl.query_accuracy",
+        function="query_accuracy",
+        cases=_query_accuracy_cases,
+        reference=_query_accuracy_reference,
+        rtol=0.0,
+        atol=1e-6,  # float32 rounding of a mean; one task more or less right moves it by at least 1/60
+        description="the fraction of tasks whose best label at the last position is the answer, as a float, "
+                    "for 0 to 12 shots, where a token that is not a label often has the largest logit",
+    )
+)

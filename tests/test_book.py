@@ -7,6 +7,7 @@ The book is built once, for the whole module; the browser visits each page once 
 import functools
 import html
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -375,3 +376,149 @@ def test_browser_writes_a_screenshot_per_chapter(browsed):
 
 def test_browser_dark_theme_keeps_figures_and_code_readable(browsed):
     _each_page(browsed, lambda found: found["dark"])
+
+
+# --- The calculators (issue 13, point 3): their functions agree with the shared table of cases, which
+# tests/test_calculators.py checks against solutions.memory, solutions.quantization and torch, and their
+# forms show what the functions compute. ---
+
+CALCULATOR_CASES = json.loads((REPO / "tests" / "data" / "calculator_cases.json").read_text())
+CALCULATOR_PAGES = {"gpu_memory": "chapters/04-gpu-memory/calculator.html",
+                    "number_formats": "chapters/05-quantization/calculator.html"}
+# every case of the table through the calculators' own modules; returns the mismatches and the count checked
+CALCULATOR_CHECK = """async (cases) => {
+  const NF = await import('/_static/calculators/number-formats.mjs');
+  const GM = await import('/_static/calculators/gpu-memory.mjs');
+  const same = (a, b) => Object.is(a, b) || (Number.isNaN(a) && Number.isNaN(b));
+  const wrong = []; let checked = 0;
+  for (const c of cases.number_formats) {
+    const x = Number(c.x);
+    for (const [format, e] of Object.entries(c.formats)) {
+      const r = NF.roundToFormat(x, format), error = NF.roundingError(x, r.value); checked++;
+      if (r.bits !== e.bits || !same(r.value, Number(e.value)) || !same(error.absolute, Number(e.abs_error))
+          || !same(error.relative, Number(e.rel_error)))
+        wrong.push(`${c.x} in ${format}: ${r.bits} = ${r.value} (error ${error.absolute}, ${error.relative}), `
+                   + `expected ${e.bits} = ${e.value} (${e.abs_error}, ${e.rel_error})`); } }
+  for (const c of cases.int8) {
+    const scale = c.absmax === undefined ? Number(c.scale) : NF.absmaxScale(Number(c.absmax));
+    const r = NF.int8Quantize(Number(c.x), scale); checked++;
+    if (!same(r.scale, Number(c.scale)) || r.q !== c.q || !same(r.dequantized, Number(c.dequantized)))
+      wrong.push(`int8 ${c.x} / ${scale}: ${JSON.stringify(r)}, expected ${JSON.stringify(c)}`); }
+  for (const c of cases.gpu_memory) {
+    const i = c.inputs; checked++;
+    const r = GM.bytesPerGpu({nParams: i.n_params, precision: i.precision, optimizer: i.optimizer, nGpus: i.n_gpus,
+      stage: i.zero_stage, formula: i.activations, shape: {batch: i.batch, seqLen: i.seq_len, dModel: i.d_model,
+      nHeads: i.n_heads, nLayers: i.n_layers, vocabSize: i.vocab_size}});
+    const got = {...r, fits: GM.fits(r.total, i.gpu_bytes)};
+    for (const [key, value] of Object.entries(c.expected))
+      if (got[key] !== value) wrong.push(`${c.name}: ${key} ${got[key]}, expected ${value}`); }
+  return {wrong, checked};
+}"""
+
+
+def _displayed_bytes(page, key):
+    """The byte count the GPU-memory page shows for ``key`` ("1,750,000,000 bytes = ...")."""
+    return float(page.inner_text(f"#gm-out-{key}").split(" bytes")[0].replace(",", ""))
+
+
+def _drive_gpu_memory(page, case):
+    """Enter a case's inputs in the GPU-memory form; what the page then shows, in the table's terms."""
+    i = case["inputs"]
+    page.fill("#gm-params", str(i["n_params"]))
+    for select, value in (("#gm-precision", i["precision"]), ("#gm-optimizer", i["optimizer"]),
+                          ("#gm-stage", str(i["zero_stage"])), ("#gm-activations", i["activations"])):
+        page.select_option(select, value)
+    for field, key in (("gpus", "n_gpus"), ("batch", "batch"), ("seq-len", "seq_len"), ("d-model", "d_model"),
+                       ("n-heads", "n_heads"), ("n-layers", "n_layers"), ("vocab", "vocab_size")):
+        page.fill(f"#gm-{field}", str(i[key]))
+    page.select_option("#gm-gpu", "custom")
+    page.select_option("#gm-gpu-unit", "1073741824" if i["gpu_bytes"] % 2**30 == 0 else "1000000000")
+    page.fill("#gm-gpu-size", str(i["gpu_bytes"] // 2**30 if i["gpu_bytes"] % 2**30 == 0 else i["gpu_bytes"] / 1e9))
+    shown = {key: _displayed_bytes(page, key) for key in ("weights", "gradients", "optimizer", "activations", "total")}
+    shown["fits"] = page.inner_text("#gm-verdict").startswith("Fits")
+    shown["capacity"] = _displayed_bytes(page, "capacity")
+    return shown
+
+
+def _drive_number_formats(page, x, scale):
+    """Type ``x`` and an INT8 scale; per format the bits and stored value shown, and INT8's q and q * scale."""
+    page.fill("#nf-value", x)
+    page.fill("#nf-scale", scale)
+    shown = {}
+    for section in page.query_selector_all("#nf-formats [data-format]"):
+        shown[section.get_attribute("data-format")] = {
+            "bits": section.query_selector(".calc-bits").inner_text(),
+            "value": section.query_selector("[data-field=value]").inner_text()}
+    fields = {field: page.query_selector(f"#nf-int8 [data-field={field}]") for field in ("q", "dequantized")}
+    shown["int8"] = {field: element.inner_text() for field, element in fields.items() if element}
+    return shown
+
+
+@pytest.fixture(scope="module")
+def calculators(site):
+    """Each calculator page: its console errors, the check of the table, and its form driven with table cases."""
+    sync_api, executable = _chromium()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(site)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    root = f"http://127.0.0.1:{server.server_address[1]}/"
+    found = {}
+    try:
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=executable)
+            for name, path in CALCULATOR_PAGES.items():
+                page = browser.new_page(viewport=DESKTOP)
+                errors = []
+                page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+                page.on("pageerror", lambda error: errors.append(str(error)))
+                page.goto(root + path, wait_until="load")
+                page.wait_for_selector("#gm-out-total[data-bytes], #nf-formats [data-format]")
+                found[name] = {"errors": errors, "check": page.evaluate(CALCULATOR_CHECK, CALCULATOR_CASES)}
+                if name == "gpu_memory":
+                    found[name]["driven"] = [(case, _drive_gpu_memory(page, case)) for case in CALCULATOR_CASES["gpu_memory"]
+                                             if case["name"] in ("ZeRO Figure 1, stage 2", "just misses 24 GiB",
+                                                                 "misses 80 GB by its activations", "GPT activations, math "
+                                                                 "attention, B=2 T=4 C=8 a=2 L=3 V=16")]
+                else:
+                    cases = {c["x"]: c for c in CALCULATOR_CASES["number_formats"]}
+                    int8 = {(c["x"], c["scale"]): c for c in CALCULATOR_CASES["int8"] if "absmax" not in c}
+                    found[name]["driven"] = [(None, int8[x, scale], _drive_number_formats(page, x, scale))
+                                             for x, scale in (("100", "0.5"), ("-63.75", "0.5"), ("0.375", "0.25"))]
+                    found[name]["driven"] += [(cases[x], None, _drive_number_formats(page, x, "1"))
+                                              for x in ("65520", "464", "1e-8", "NaN", "-0", "0.1")]
+                page.close()
+            browser.close()
+    finally:
+        server.shutdown()
+    return found
+
+
+def test_calculators_agree_with_the_shared_cases(calculators):
+    expected = (sum(len(c["formats"]) for c in CALCULATOR_CASES["number_formats"]) + len(CALCULATOR_CASES["int8"])
+                + len(CALCULATOR_CASES["gpu_memory"]))
+    for name, found in calculators.items():
+        assert not found["errors"], f"{name}: {found['errors']}"
+        assert found["check"]["checked"] == expected, name
+        assert not found["check"]["wrong"], "\n".join(found["check"]["wrong"][:40])
+
+
+def test_gpu_memory_form_shows_the_computed_bytes(calculators):
+    driven = calculators["gpu_memory"]["driven"]
+    assert len(driven) == 4
+    for case, shown in driven:
+        assert shown.pop("capacity") == case["inputs"]["gpu_bytes"], case["name"]
+        assert shown == case["expected"], case["name"]
+
+
+def test_number_format_form_shows_the_bits_and_values(calculators):
+    driven = calculators["number_formats"]["driven"]
+    assert len(driven) == 9
+    for case, int8, shown in driven:
+        for fmt, expected in (case["formats"] if case else {}).items():
+            assert shown[fmt]["bits"].replace("\n", "") == expected["bits"], (case["x"], fmt)
+            value = float(shown[fmt]["value"])
+            assert (math.isnan(value) and expected["value"] == "NaN") or (
+                value == float(expected["value"]) and math.copysign(1, value) == math.copysign(1, float(expected["value"]))), (
+                case["x"], fmt, shown[fmt]["value"])
+        if int8:
+            assert int(shown["int8"]["q"].split()[0]) == int8["q"], int8["x"]
+            assert float(shown["int8"]["dequantized"]) == float(int8["dequantized"]), int8["x"]

@@ -25,7 +25,7 @@ def table_2_1():
 
 
 def test_every_row_names_its_source(few_shot):
-    assert len(few_shot) == 6 * 8, "six task-setting rows of Table H.1, eight models each"
+    assert len(few_shot) == 7 * 8, "seven task-setting rows of Table H.1, eight models each"
     for row in few_shot:
         assert row["source"] == "brown2020language" and "Table H.1" in row["where"], row
         assert row["metric"] == "acc" and 0.0 <= row["score"] <= 100.0, row
@@ -37,7 +37,7 @@ def test_each_row_covers_the_eight_models_of_table_2_1_at_their_sizes(few_shot, 
     rows = {}
     for row in few_shot:
         rows.setdefault((row["task"], row["setting"]), []).append(row)
-    assert len(rows) == 6
+    assert len(rows) == 7
     for key, models in rows.items():
         assert sorted(r["model"] for r in models) == sorted(table_2_1), key
         for row in models:
@@ -53,11 +53,13 @@ def test_nominal_sizes_are_within_2_percent_of_exact_counts_from_the_configs(few
         assert abs(exact / config["n_params_printed"] - 1) < 0.02, name
 
 
-# 175B values as the paper's body states them (not Table H.1): Table 3.2 and section 3.1.3 for
-# HellaSwag and LAMBADA, Table 3.3 for TriviaQA (its few-shot 71.2 is the test server's), and
-# section 3.9.1 ("achieving 100% accuracy on 2 digit addition") for two-digit addition.
+# 175B values as the paper's body states them (not Table H.1): Table 3.2 for HellaSwag (also
+# section 3.1.3) and LAMBADA (also section 3.1.2), Table 3.3 for TriviaQA (its few-shot 71.2 is the
+# test server's), and section 3.9.1 ("achieving 100% accuracy on 2 digit addition") for two-digit
+# addition.
 BODY_175B = {
     ("HellaSwag", "few-shot"): 79.3,
+    ("LAMBADA", "zero-shot"): 76.2,
     ("LAMBADA", "few-shot"): 86.4,
     ("TriviaQA", "zero-shot"): 64.3,
     ("TriviaQA", "one-shot"): 68.0,
@@ -69,6 +71,15 @@ BODY_175B = {
 def test_175b_scores_match_the_papers_body(few_shot):
     largest = {(r["task"], r["setting"]): r["score"] for r in few_shot if r["model"] == "GPT-3 175B"}
     assert largest == BODY_175B
+
+
+def test_lambada_few_shot_format_hurts_the_smallest_model_and_helps_the_largest(few_shot):
+    # Section 3.1.2: the few-shot fill-in-the-blank format "decreases the performance of the
+    # smallest model by almost 20%, for GPT-3 it improves accuracy by 10%" (points against zero-shot).
+    score = {(r["setting"], r["model"]): r["score"] for r in few_shot if r["task"] == "LAMBADA"}
+    drop = score[("zero-shot", "GPT-3 Small")] - score[("few-shot", "GPT-3 Small")]
+    gain = score[("few-shot", "GPT-3 175B")] - score[("zero-shot", "GPT-3 175B")]
+    assert 18.0 <= drop <= 22.0 and 9.0 <= gain <= 11.0, (drop, gain)
 
 
 def test_13b_adds_two_digit_numbers_about_half_the_time(few_shot):

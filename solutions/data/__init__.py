@@ -37,7 +37,7 @@ def load_scale_table(name: str) -> list[dict]:
 
     Fields that parse as numbers come back as floats, the rest as strings; ``scale/README.md``
     gives each file's source. Names: ``model_sizes``, ``gpt3_table_2_1``, ``gpt3_table_d_1``,
-    ``chinchilla_table_3``, ``scaling_runs``.
+    ``gpt3_few_shot``, ``chinchilla_table_3``, ``scaling_runs``.
     """
     import csv
 

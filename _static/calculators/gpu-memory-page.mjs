@@ -37,6 +37,7 @@ function drawBar(svg, bytes, gpuBytes, summary) {
   const scale = Math.max(bytes.total, gpuBytes);
   svg.replaceChildren();
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("aria-label", summary);
   const title = document.createElementNS(SVG_NS, "title");
   title.textContent = summary;
   svg.append(title);

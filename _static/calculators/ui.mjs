@@ -61,7 +61,8 @@ export function floatText(value) {
 
 /** An error (at least 0) for reading, to 4 significant digits. */
 export function errorText(value) {
-  if (!Number.isFinite(value)) return String(value);
+  if (Number.isNaN(value)) return "not defined";
+  if (value === Infinity) return "infinite";
   if (value === 0) return "0";
   return value < 1e-3 || value >= 1e6 ? value.toExponential(3) : value.toPrecision(4);
 }

@@ -47,7 +47,9 @@ function update() {
     const section = document.createElement("section");
     section.className = "calc-format";
     section.dataset.format = name;
-    section.append(Object.assign(document.createElement("h3"), {textContent: FLOAT_FORMATS[name].label}), bitsElement(stored.bits),
+    const {label, exponentBits, mantissaBits} = FLOAT_FORMATS[name];
+    const heading = `${label}: 1 sign, ${exponentBits} exponent and ${mantissaBits} mantissa bits`;
+    section.append(Object.assign(document.createElement("h3"), {textContent: heading}), bitsElement(stored.bits),
                    definitions([["stored value", floatText(stored.value), "value"], ["kind", KINDS[stored.kind], "kind"],
                                 ["absolute error", errorText(error.absolute), "abs_error"],
                                 ["relative error", errorText(error.relative), "rel_error"]]));

@@ -3,8 +3,8 @@
 // A float format is a sign bit, `exponentBits` exponent bits (bias 2^(e-1) - 1) and `mantissaBits`
 // fraction bits, as in solutions/quantization.py. roundToFormat rounds a float64 once, to the
 // nearest value of the format with ties to even, as solutions.quantization.round_to_format does;
-// out of range it does what PyTorch's casts do: ±infinity, except FP8 E4M3, which has no infinity
-// and saturates at ±448. tests/test_book.py checks every function here against
+// out of range it does what PyTorch's casts do on the CPU: ±infinity, except FP8 E4M3, which has no
+// infinity and saturates at ±448. tests/test_book.py checks every function here against
 // tests/data/calculator_cases.json, whose values tests/test_calculators.py checks against torch.
 
 export const FLOAT_FORMATS = {

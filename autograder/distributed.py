@@ -21,6 +21,8 @@ def grade_task(prepared, limits, sandbox):
     """Runs on a Dask worker: run one prepared submission with this thread's warm grading worker."""
     worker = getattr(_local, "worker", None)
     if worker is None or worker.limits != limits or worker.sandbox != sandbox:
+        if worker is not None:
+            worker.close()  # else its runner idles until this Dask thread ends
         worker = _local.worker = Worker(next(_worker_numbers), limits, sandbox)
     return run_with_retry(prepared, worker)
 

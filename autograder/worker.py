@@ -136,13 +136,17 @@ class Worker:
         self._lock = threading.Lock()
         self._closed = False
         self._ready = False  # the runner said it is ready
+        self._launcher = None  # the thread that launched the runner, which dies with it
 
     # -- process management -------------------------------------------------------------
     def start(self):
         """Start the runner now, not at the first submission (it takes seconds: it imports torch).
 
         Raises :class:`Failure` if the sandbox does not start; the next submission tries again.
+        A runner that died while idle, or whose launching thread has ended, is replaced by a fresh one.
         """
+        if self.process is not None and (self.process.poll() is not None or not self._launcher.is_alive()):
+            self.kill()
         if self.process is None:
             self.launch()
         if not self._ready:
@@ -165,6 +169,7 @@ class Worker:
                 raise Failure("the grading was stopped")
             self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                             stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+        self._launcher = threading.current_thread()
         self._buffer = b""
         self._ready = False
 
@@ -183,9 +188,13 @@ class Worker:
         self._terminate()
         if process:
             for pipe in (process.stdin, process.stdout):
-                pipe.close()
+                try:
+                    pipe.close()
+                except BrokenPipeError:  # a request the dead runner never read: closed all the same
+                    pass
         self.process = None
         self.child_session = None
+        self._ready = False
 
     def close(self):
         """Stop this worker for good, from any thread: kill the runner and the submission's session.

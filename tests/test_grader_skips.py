@@ -105,3 +105,32 @@ def test_chapter_2_keeps_its_model_cell_for_students_and_out_of_the_plan(release
     reference = json.dumps(answered(release_nb, source_nb, solution_ids(source_nb))).encode()
     steps = code_steps(spec, reference)
     assert not any("".join(c["source"]) in steps for c in tagged)
+
+
+def test_chapter_2_a_students_copy_of_the_skipped_cell_costs_only_with_its_import(released):
+    """What the exercise tells students: a copy of the model cell without its import costs nothing in
+    grading (it fails on its own, as any added cell may), while a copy that imports ``solutions`` is
+    refused and the submission earns nothing."""
+    assignment = "02-in-context-learning"
+    source_nb = load(course.source_notebook(assignment))
+    release_nb = load(released / assignment / course.EXERCISE)
+    spec = load_spec(course.source_notebook(assignment), assignment)
+    model_cell = next(c for c in source_nb["cells"] if grading.GRADER_SKIPS in c["metadata"].get("tags", []))
+    code = "".join(model_cell["source"]).replace("[0, 1, 2, 4, 8]", "[16]")
+    without_import = "\n".join(line for line in code.splitlines() if not line.startswith("from solutions"))
+    assert without_import != code
+    runner = Worker(0, Limits(cell_seconds=30, notebook_seconds=120))
+    results = []
+    try:
+        for copy in (without_import, code):
+            nb = answered(release_nb, source_nb, solution_ids(source_nb))
+            at = next(i for i, c in enumerate(nb["cells"]) if grade_id(c) == grade_id(model_cell))
+            nb["cells"].insert(at + 1, nbformat.v4.new_code_cell(copy))
+            results.append(grading.run_with_retry(grading.prepare(json.dumps(nb).encode(), spec, "s", b"key"), runner))
+    finally:
+        runner.close()
+    autograded = sum(p.points for p in spec.parts if not p.manual)
+    kept, refused = results
+    assert (kept["status"], kept["score"], kept["flags"]) == ("graded", autograded, []), kept
+    assert refused["status"] == "flagged" and refused["score"] == 0, refused
+    assert grading.IMPORTS_REFERENCE in refused["flags"], refused["flags"]

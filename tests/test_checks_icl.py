@@ -166,6 +166,15 @@ def accuracy_with_every_token_after_the_symbols(logits, answers, n_symbols, n_la
     return ((logits[:, -1, n_symbols:].argmax(dim=-1)) == answers).float().mean().item()
 
 
+def accuracy_of_the_last_tokens(logits, answers, n_symbols, n_labels):
+    """Takes the labels for the vocabulary's last tokens: right only when no token follows them."""
+    return (logits[:, -1, -n_labels:].argmax(dim=-1) == answers).float().mean().item()
+
+
+def accuracy_over_every_position(logits, answers, n_symbols, n_labels):
+    return (logits[:, :, n_symbols : n_symbols + n_labels].mean(dim=1).argmax(dim=-1) == answers).float().mean().item()
+
+
 def accuracy_as_count(logits, answers, n_symbols, n_labels):
     return round(I.query_accuracy(logits, answers, n_symbols, n_labels) * len(answers))
 
@@ -198,6 +207,8 @@ def accuracy_as_tensor(logits, answers, n_symbols, n_labels):
     ("query_accuracy", accuracy_at_last_label),
     ("query_accuracy", accuracy_of_token_ids),
     ("query_accuracy", accuracy_with_every_token_after_the_symbols),
+    ("query_accuracy", accuracy_of_the_last_tokens),
+    ("query_accuracy", accuracy_over_every_position),
     ("query_accuracy", accuracy_as_count),
     ("query_accuracy", accuracy_as_tensor),
 ])

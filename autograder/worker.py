@@ -145,7 +145,8 @@ class Worker:
         Raises :class:`Failure` if the sandbox does not start; the next submission tries again.
         A runner that died while idle, or whose launching thread has ended, is replaced by a fresh one.
         """
-        if self.process is not None and (self.process.poll() is not None or not self._launcher.is_alive()):
+        if self.process is not None and (self.process.poll() is not None
+                                         or self._launcher not in threading.enumerate()):
             self.kill()
         if self.process is None:
             self.launch()

@@ -40,6 +40,21 @@ def test_a_worker_started_from_a_thread_that_ended_still_serves_without_a_grader
         worker.close()
 
 
+def test_a_worker_does_not_wait_for_the_runner_of_an_ended_thread_to_die():
+    """Right after its launching thread ends, the runner may still be alive for a moment: it is not used."""
+    worker = Worker(0, LIMITS)
+    try:
+        starter = threading.Thread(target=worker.start)
+        starter.start()
+        starter.join()
+        first = worker.process
+        failure, reply = serve_one(worker)
+        assert failure is None, failure.reason
+        assert reply["ok"] and worker.process is not first and first.poll() is not None
+    finally:
+        worker.close()
+
+
 def test_a_runner_that_died_with_a_request_unread_is_killed_cleanly():
     """The request stays in the pipe's buffer; closing the pipe must not raise out of ``kill``."""
     worker = Worker(0, LIMITS, sandbox=False)  # the runner is the pipe's only reader: no race

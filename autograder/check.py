@@ -100,7 +100,7 @@ def report(spec, result, only=None):
                 "code's fault: run check again."), False
     title = titles(spec)
     lines = [f"  - {flag}" for flag in result["flags"]]
-    lines += [f"  - the sandbox failed and was restarted ({fault}); your notebook was run again"
+    lines += [f"  - the grader itself failed ({fault}), not your code, and ran your notebook again from the start"
               for fault in result.get("grader_faults", ())]
     if lines:
         lines.insert(0, "Notes from the grader:")

@@ -15,7 +15,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from autograder import batch, check, course
+from autograder import batch, check, course, grading
 from autograder.gradebook import GradeStore, sqlite_url
 from autograder.spec import load_spec
 from autograder.worker import Limits, Worker
@@ -212,6 +212,15 @@ def test_what_cannot_be_checked_says_what_to_do(exercise, tmp_path, capsys):
                          ((stray, None, "99-nothing"), "unknown exercise '99-nothing'")]:
         assert check.main(*args) == 2
         assert needle in capsys.readouterr().err
+
+
+def test_a_retried_fault_of_the_graders_own_code_is_not_reported_as_the_sandboxs():
+    spec = load_spec(course.source_notebook(ASSIGNMENT))
+    result = grading.new_result(check.STUDENT, ASSIGNMENT, spec, "")
+    result["grader_faults"] = ["RuntimeError: injected fault of the grader"]
+    text, _ = check.report(spec, result)
+    [note] = [line for line in text.splitlines() if "injected fault" in line]
+    assert "grader itself failed" in note and "not your code" in note and "sandbox failed" not in note, note
 
 
 def test_self_check_cells_are_recognised_and_nothing_else():

@@ -213,10 +213,11 @@ class Worker:
             self._kill_session()
         process = self.process
         if process:
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            if process.returncode is None:  # once reaped (start's poll), its id may be another process's
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
             process.wait()
 
     # -- messages -------------------------------------------------------------------------

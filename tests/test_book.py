@@ -4,6 +4,7 @@ and in the dark theme too.
 
 The book is built once, for the whole module; the browser visits each page once (``browsed``)."""
 
+import contextlib
 import functools
 import html
 import json
@@ -234,27 +235,33 @@ def _chromium():
     return sync_api, executable
 
 
-@pytest.fixture(scope="module")
-def browsed(site):
-    """Visit every page at desktop and at phone width once; what each check below needs, per page."""
+@contextlib.contextmanager
+def _browsing(site):
+    """``(browser, root)``: Chromium, and the URL of ``site`` served on 127.0.0.1 while it lasts."""
     sync_api, executable = _chromium()
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(site)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    root = f"http://127.0.0.1:{server.server_address[1]}/"
-    pages = sorted(str(p.relative_to(site)) for p in site.rglob("*.html")
-                   if not p.relative_to(site).parts[0].startswith("_")  # _static/, _sources/: not pages
-                   and 'http-equiv="Refresh"' not in p.read_text(encoding="utf-8"))  # index.html: a redirect
-    report = {"root": root, "pages": {}, "search": {}}
     try:
         with sync_api.sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=executable)
-            for page_name in pages:
-                report["pages"][page_name] = _visit(browser, root + page_name)
-            report["search"] = _search(browser, root)
-            _screenshots(browser, root)
+            yield browser, f"http://127.0.0.1:{server.server_address[1]}/"
             browser.close()
     finally:
         server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browsed(site):
+    """Visit every page at desktop and at phone width once; what each check below needs, per page."""
+    pages = sorted(str(p.relative_to(site)) for p in site.rglob("*.html")
+                   if not p.relative_to(site).parts[0].startswith("_")  # _static/, _sources/: not pages
+                   and 'http-equiv="Refresh"' not in p.read_text(encoding="utf-8"))  # index.html: a redirect
+    with _browsing(site) as (browser, root):
+        report = {"root": root, "pages": {}, "search": {}}
+        for page_name in pages:
+            report["pages"][page_name] = _visit(browser, root + page_name)
+        report["search"] = _search(browser, root)
+        _screenshots(browser, root)
     return report
 
 
@@ -454,41 +461,35 @@ def _drive_number_formats(page, x, scale):
     return shown
 
 
+# the GPU-memory cases typed into the form (the number-format cases are picked in the fixture)
+DRIVEN_GPU_CASES = ("ZeRO Figure 1, stage 2", "just misses 24 GiB", "misses 80 GB by its activations",
+                    "GPT activations, math attention, B=2 T=4 C=8 a=2 L=3 V=16")
+
+
 @pytest.fixture(scope="module")
 def calculators(site):
     """Each calculator page: its console errors, the check of the table, and its form driven with table cases."""
-    sync_api, executable = _chromium()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(site)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    root = f"http://127.0.0.1:{server.server_address[1]}/"
     found = {}
-    try:
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=executable)
-            for name, path in CALCULATOR_PAGES.items():
-                page = browser.new_page(viewport=DESKTOP)
-                errors = []
-                page.on("console", lambda message: message.type == "error" and errors.append(message.text))
-                page.on("pageerror", lambda error: errors.append(str(error)))
-                page.goto(root + path, wait_until="load")
-                page.wait_for_selector("#gm-out-total[data-bytes], #nf-formats [data-format]")
-                found[name] = {"errors": errors, "check": page.evaluate(CALCULATOR_CHECK, CALCULATOR_CASES)}
-                if name == "gpu_memory":
-                    found[name]["driven"] = [(case, _drive_gpu_memory(page, case)) for case in CALCULATOR_CASES["gpu_memory"]
-                                             if case["name"] in ("ZeRO Figure 1, stage 2", "just misses 24 GiB",
-                                                                 "misses 80 GB by its activations", "GPT activations, math "
-                                                                 "attention, B=2 T=4 C=8 a=2 L=3 V=16")]
-                else:
-                    cases = {c["x"]: c for c in CALCULATOR_CASES["number_formats"]}
-                    int8 = {(c["x"], c["scale"]): c for c in CALCULATOR_CASES["int8"] if "absmax" not in c}
-                    found[name]["driven"] = [(None, int8[x, scale], _drive_number_formats(page, x, scale))
-                                             for x, scale in (("100", "0.5"), ("-63.75", "0.5"), ("0.375", "0.25"))]
-                    found[name]["driven"] += [(cases[x], None, _drive_number_formats(page, x, "1"))
-                                              for x in ("65520", "464", "1e-8", "NaN", "-0", "0.1")]
-                page.close()
-            browser.close()
-    finally:
-        server.shutdown()
+    with _browsing(site) as (browser, root):
+        for name, path in CALCULATOR_PAGES.items():
+            page = browser.new_page(viewport=DESKTOP)
+            errors = []
+            page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto(root + path, wait_until="load")
+            page.wait_for_selector("#gm-out-total[data-bytes], #nf-formats [data-format]")
+            found[name] = {"errors": errors, "check": page.evaluate(CALCULATOR_CHECK, CALCULATOR_CASES)}
+            if name == "gpu_memory":
+                found[name]["driven"] = [(case, _drive_gpu_memory(page, case))
+                                         for case in CALCULATOR_CASES["gpu_memory"] if case["name"] in DRIVEN_GPU_CASES]
+            else:
+                cases = {c["x"]: c for c in CALCULATOR_CASES["number_formats"]}
+                int8 = {(c["x"], c["scale"]): c for c in CALCULATOR_CASES["int8"] if "absmax" not in c}
+                found[name]["driven"] = [(None, int8[x, scale], _drive_number_formats(page, x, scale))
+                                         for x, scale in (("100", "0.5"), ("-63.75", "0.5"), ("0.375", "0.25"))]
+                found[name]["driven"] += [(cases[x], None, _drive_number_formats(page, x, "1"))
+                                          for x in ("65520", "464", "1e-8", "NaN", "-0", "0.1")]
+            page.close()
     return found
 
 

@@ -167,6 +167,11 @@ def scan_integrity(plan, spec, result):
     return tainted
 
 
+def seed_for(seed_key, data):
+    """The hidden checks' seed for a notebook's bytes ``data`` under ``seed_key`` (a gradebook's secret)."""
+    return int.from_bytes(hashlib.sha256(seed_key + data).digest()[:4], "big")
+
+
 def run_check(request, check_name, function, seed, recorded=False):
     """Run one hidden check through the sandbox; return ``{"name", "passed", "message"}``.
 
@@ -202,7 +207,8 @@ def run_check(request, check_name, function, seed, recorded=False):
         if reason:
             outcome["message"] = f"{function}{case.describe()}: {reason}"
             return outcome
-    outcome.update(passed=True, message=f"{len(cases)} random cases match")
+    edges = sum(1 for case in cases if case.label)
+    outcome.update(passed=True, message=f"{edges} edge cases and {len(cases) - edges} random cases match")
     return outcome
 
 
@@ -237,7 +243,7 @@ def prepare(data, spec, student, seed_key=b""):
     started = time.monotonic()
     sha256 = hashlib.sha256(data).hexdigest()
     result = new_result(student, spec.assignment, spec, sha256)
-    seed = int.from_bytes(hashlib.sha256(seed_key + data).digest()[:4], "big")
+    seed = seed_for(seed_key, data)
     try:
         plan = build_plan(spec, read_cells(data), result)
         flag_altered_metadata(spec, data, result)

@@ -28,22 +28,33 @@ import torch
 
 @dataclass(frozen=True)
 class Case:
-    """One call of the student's function: positional and keyword arguments."""
+    """One call of the student's function: positional and keyword arguments.
+
+    ``label`` names an edge case ("ties with the k-th largest logit") so that feedback can say
+    which one failed; random cases have none.
+    """
 
     args: tuple
     kwargs: dict = field(default_factory=dict)
+    label: str = ""
 
     def describe(self):
-        """A short, input-free description of the call for feedback: shapes, dtypes and options."""
+        """A short, input-free description of the call for feedback: shapes, dtypes and options,
+        after the edge case's name if it has one."""
         parts = [_describe(a) for a in self.args] + [f"{k}={_describe(v)}" for k, v in self.kwargs.items()]
-        return f"({', '.join(parts)})"
+        call = f"({', '.join(parts)})"
+        return f"{call} [edge case: {self.label}]" if self.label else call
 
 
 @dataclass(frozen=True)
 class Check:
-    """A hidden test: ``function`` must match ``reference`` on every case drawn by ``cases``.
+    """A hidden test: ``function`` must match ``reference`` on its edge cases and on every case
+    drawn by ``cases``.
 
-    ``cases(generator)`` returns a list of :class:`Case`; ``reference`` takes the same arguments.
+    ``edge_cases(generator)`` returns the labelled :class:`Case` list of the boundaries the part is
+    about (ties, rounding across a power of two, signed zero, every option); it is called with a
+    generator of fixed seed, so the same edge cases run in every run, whatever the key.
+    ``cases(generator)`` returns the random cases; ``reference`` takes the same arguments.
     Outputs are compared with ``torch.testing.assert_close(actual, expected, rtol, atol)``.
     ``forbid`` lists attribute or function names the answer may not use (for example
     ``"softmax"`` in the softmax part), so that wrapping a built-in earns nothing; the grader
@@ -63,6 +74,7 @@ class Check:
     forbid: tuple = ()
     forbid_ops: tuple = ()
     description: str = ""
+    edge_cases: Callable[[torch.Generator], list] = lambda generator: []
 
     def compare(self, case, actual):
         """``None`` when ``actual`` matches the reference on ``case``, else a message saying how not."""
@@ -96,10 +108,17 @@ def _load_all():
         importlib.import_module(f"{__name__}.{module.name}")
 
 
+EDGE_SEED = 0
+
+
 def draw_cases(check_, seed):
-    """The cases of ``check_`` for an integer ``seed``: the same seed gives the same inputs."""
-    generator = torch.Generator().manual_seed(seed)
-    return check_.cases(generator)
+    """The cases of ``check_`` for an integer ``seed``: its edge cases, the same for every seed, then
+    its random cases, drawn from ``seed`` (the same seed gives the same inputs)."""
+    edges = check_.edge_cases(torch.Generator().manual_seed(EDGE_SEED))
+    unlabelled = [case.describe() for case in edges if not case.label]
+    if unlabelled:
+        raise ValueError(f"{check_.name}: every edge case needs a label; {unlabelled[0]} has none")
+    return [*edges, *check_.cases(torch.Generator().manual_seed(seed))]
 
 
 def compare_outputs(actual, expected, rtol, atol):
@@ -145,11 +164,24 @@ def compare_outputs(actual, expected, rtol, atol):
         if not isinstance(actual, (int, float)) or isinstance(actual, bool):
             return f"expected a number, got {_describe(actual)}"
         if not abs(actual - expected) <= atol + rtol * abs(expected):
-            return f"expected {expected:.6g}, got {actual:.6g}"
+            shown_expected, shown_actual = distinguishable(expected, actual)
+            return f"expected {shown_expected}, got {shown_actual}"
         return None
-    if actual != expected or type(actual) is not type(expected):
+    if type(actual) is not type(expected):
+        return f"expected {_describe(expected)} ({type(expected).__name__}), got {_describe(actual)} ({type(actual).__name__})"
+    if actual != expected:
         return f"expected {expected!r}, got {_describe(actual)}"
     return None
+
+
+def distinguishable(expected, actual):
+    """``expected`` and ``actual`` printed with the fewest significant digits (at least 6) that
+    tell them apart, so that feedback never reads "expected 3634.26, got 3634.26"."""
+    for digits in range(6, 18):
+        shown = f"{expected:.{digits}g}", f"{float(actual):.{digits}g}"
+        if shown[0] != shown[1]:
+            return shown
+    return repr(expected), repr(float(actual))
 
 
 def check(name, function):

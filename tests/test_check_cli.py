@@ -24,58 +24,34 @@ from conftest import answered, load, solution_ids, write_submission
 
 sys.path.insert(0, str(Path(__file__).parent / "corpus"))
 import classroom  # noqa: E402
+import mistakes  # noqa: E402
+
+CATALOGUES = {module.ASSIGNMENT: module for module in mistakes.catalogues()}
 
 ASSIGNMENT = "01-transformers"
 PER_ASSIGNMENT = 4  # one of each kind of classroom.KINDS per exercise
 LIMITS = Limits(cell_seconds=20, notebook_seconds=120, memory_bytes=2**30, tmp_bytes=64 * 2**20)
-# Right answers written differently from solutions/ (other operators, other order of operations).
-INDEPENDENT = {
-    "01-transformers": {
-        "softmax": "def softmax(x, dim=-1):\n    top, _ = x.max(dim=dim, keepdim=True)\n"
-                   "    e = (x - top).exp()\n    return e / e.sum(dim, keepdim=True)\n",
-        "causal_mask": "def causal_mask(seq_len):\n    i = torch.arange(seq_len)\n    return i[None, :] <= i[:, None]\n",
-        "scaled_dot_product_attention": (
-            "def scaled_dot_product_attention(q, k, v, mask=None):\n"
-            "    scores = torch.einsum('...ld,...sd->...ls', q, k) / q.shape[-1] ** 0.5\n"
-            "    if mask is not None:\n"
-            "        scores = torch.where(mask, scores, torch.full_like(scores, float('-inf')))\n"
-            "    return softmax(scores, dim=-1) @ v\n"),
-        "sinusoidal_positions": (
-            "def sinusoidal_positions(seq_len, d_model):\n"
-            "    pos = torch.arange(seq_len).float().unsqueeze(1)\n    j = torch.arange(d_model)\n"
-            "    angle = pos / torch.pow(10000.0, (2 * (j // 2)).float() / d_model)\n"
-            "    return torch.where(j % 2 == 0, torch.sin(angle), torch.cos(angle))\n"),
-    },
-    "02-in-context-learning": {
-        "top_k_filter": (
-            "def top_k_filter(logits, k):\n    if k >= logits.shape[-1]:\n        return logits.clone()\n"
-            "    threshold = logits.sort(dim=-1).values[..., -k].unsqueeze(-1)\n"
-            "    return torch.where(logits >= threshold, logits, torch.full_like(logits, float('-inf')))\n"),
-    },
-    "03-scale": {"petaflop_s_days": "def petaflop_s_days(flops):\n    return flops / 8.64e19\n"},
-    "04-gpu-memory": {
-        "kv_cache_bytes": ("def kv_cache_bytes(batch, seq_len, n_layers, n_kv_heads, d_head, bytes_per_value=2):\n"
-                           "    return math.prod([2, batch, seq_len, n_layers, n_kv_heads, d_head, bytes_per_value])\n"),
-    },
-    "05-quantization": {
-        "quantized_linear_bytes": (
-            "def quantized_linear_bytes(shapes, bits=8, per_channel=True):\n    total = 0\n"
-            "    for rows, cols in shapes:\n"
-            "        total += -(-rows * cols * bits // 8) + 4 * (rows if per_channel else 1)\n    return total\n"),
-    },
-}
+def catalogue(exercise):
+    """Notebooks of the catalogue of mistakes (``corpus/mistakes/``): one whose every autograded part
+    holds the catalogue's independent right answer, which must earn every point, and, for each k,
+    one whose every part holds its k-th mistake, which must earn none."""
+    module = CATALOGUES[exercise.assignment]
 
-
-def independent(exercise):
-    """Submissions of ``exercise`` whose cell ``gid`` holds the answer written above, the rest the
-    reference's: every part must pass."""
-    found = []
-    for gid, source in INDEPENDENT.get(exercise.assignment, {}).items():
+    def notebook(sources):
         nb = exercise.notebook(exercise.answers)
-        next(c for c in nb["cells"] if classroom._gid(c) == gid)["source"] = source
-        score, part_scores = exercise.expected(exercise.answers)
-        found.append(classroom.Submission(f"{gid}-independent", exercise.assignment, json.dumps(nb).encode(),
-                                          "graded", score, part_scores))
+        for function, source in sources.items():
+            gid = exercise.cell_of[function]
+            next(c for c in nb["cells"] if classroom._gid(c) == gid)["source"] = source
+        return json.dumps(nb).encode()
+
+    score, part_scores = exercise.expected(exercise.answers)
+    found = [classroom.Submission("catalogue-independent", exercise.assignment, notebook(module.RIGHT),
+                                  "graded", score, part_scores)]
+    zero = tuple((gid, 0.0) for gid, _ in part_scores)
+    for k in range(max(len(wrong) for wrong in module.MISTAKES.values())):
+        sources = {function: list(wrong.values())[k % len(wrong)] for function, wrong in module.MISTAKES.items()}
+        found.append(classroom.Submission(f"catalogue-mistakes{k}", exercise.assignment, notebook(sources),
+                                          "graded", 0.0, zero))
     return found
 
 
@@ -83,7 +59,7 @@ def independent(exercise):
 def corpus(released, tmp_path_factory):
     exercises, context = classroom.exercises_and_context(released)
     submissions = classroom.build_class(exercises, PER_ASSIGNMENT, context)
-    submissions += [s for e in exercises for s in independent(e)]
+    submissions += [s for e in exercises for s in catalogue(e)]
     root = tmp_path_factory.mktemp("class")
     for sub in submissions:
         write_submission(root, sub.student, sub.assignment, sub.data)
@@ -93,6 +69,10 @@ def corpus(released, tmp_path_factory):
 # kinds whose expected result needs no guess at which parts an answer affects (the corpus guesses that
 # for partial and subtly wrong answers from the names the answers use)
 SURE = ("-right", "-blank", "-independent") + tuple(f"-{name}" for name in classroom.HOSTILE)
+
+
+def sure(sub):
+    return sub.student.endswith(SURE) or sub.student.startswith("catalogue-")
 
 
 def verdict(result):
@@ -109,15 +89,28 @@ def test_the_corpus_covers_every_exercise(corpus):
         kinds = {s.student.split("-", 1)[1] for s in submissions if s.assignment == assignment}
         assert set(classroom.KINDS) <= kinds, assignment
     assert {s.assignment for s in submissions if s.student.endswith("-independent")} == set(course.assignments())
+    assert {s.assignment for s in submissions if s.student.startswith("catalogue-mistakes")} == set(course.assignments())
     assert sum(s.student.startswith("hostile") for s in submissions) == len(classroom.HOSTILE)
 
 
-def test_check_and_grade_agree_part_by_part(corpus, tmp_path):
-    root, submissions = corpus
-    with GradeStore(sqlite_url(tmp_path / "gradebook.db")) as store:
+def grade_into_fresh_gradebook(root, path):
+    """Every submission under ``root`` graded into a new gradebook (a new secret key) at ``path``."""
+    with GradeStore(sqlite_url(path)) as store:
         summary = batch.grade_all(root, store, workers=2, limits=LIMITS, progress=False)
         graded = {(r["student"], r["assignment"]): r for r in store.results()}
     assert summary["error"] == 0, summary
+    return graded
+
+
+def test_two_gradebooks_and_check_agree_part_by_part(corpus, tmp_path):
+    """The same class graded into two fresh gradebooks (two keys, so two draws of the random cases)
+    gets the same verdicts, part by part and check by check, and so does ``check`` (a third key)."""
+    root, submissions = corpus
+    graded = grade_into_fresh_gradebook(root, tmp_path / "gradebook.db")
+    regraded = grade_into_fresh_gradebook(root, tmp_path / "another-gradebook.db")
+    differ = [f"{key}: {verdict(graded[key])}\n  then {verdict(regraded[key])}"
+              for key in graded if verdict(graded[key]) != verdict(regraded[key])]
+    assert not differ, f"{len(differ)} submissions graded differently by two gradebooks:\n" + "\n".join(differ)
     runner = Worker(0, LIMITS, sandbox=True)
     wrong = []
     try:
@@ -129,7 +122,7 @@ def test_check_and_grade_agree_part_by_part(corpus, tmp_path):
             if got != by_grade:
                 wrong.append(f"{sub.assignment}/{sub.student}: check {got}\n  grade {by_grade}")
             scores = tuple((gid, score) for gid, score, *_ in got[3])
-            if sub.student.endswith(SURE) and (got[0], got[1], scores) != (sub.status, sub.score, sub.part_scores or scores):
+            if sure(sub) and (got[0], got[1], scores) != (sub.status, sub.score, sub.part_scores or scores):
                 wrong.append(f"{sub.assignment}/{sub.student}: check {got}\n  expected {sub.status} {sub.score}")
             auto_points = sum(p.points for p in spec.parts if not p.manual)
             if check.report(spec, checked)[1] != (by_grade[1] == auto_points):

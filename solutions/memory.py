@@ -114,8 +114,12 @@ def max_batch_size(gpu_bytes, n_params, activation_bytes_per_sample, precision="
     """The largest batch whose training step fits ``gpu_bytes``: 0 when even the model states do not fit.
 
     The model states (weights, gradients, optimizer) come from ``training_bytes``; every sample
-    of the batch adds ``activation_bytes_per_sample``.
+    of the batch adds ``activation_bytes_per_sample``, which must be positive (else ValueError).
+    A step fits when its bytes are at most ``gpu_bytes``. The batch is an int, even when
+    ``gpu_bytes`` is a float.
     """
+    if activation_bytes_per_sample <= 0:
+        raise ValueError(f"activation_bytes_per_sample must be positive, got {activation_bytes_per_sample!r}")
     free_bytes = gpu_bytes - training_bytes(n_params, precision, optimizer)["total"]
     if free_bytes < 0:
         return 0

@@ -306,6 +306,8 @@ def _max_batch_edges(generator):
         Case((fixed - 10 * per - 1, n, per), label="the model states do not fit by more than ten samples"),
         *[Case((_STATE_BYTES[o] * n + 3 * per + per // 2, n, per), {"precision": p, "optimizer": o},
                label=f"{p} precision with {o}") for p, o in _PAIRS],
+        Case((fixed + 7, n, 1), label="one byte of activations per sample"),
+        Case((fixed + 0.5, n, 0.5), label="half a byte per sample, half a byte free: one sample fits"),
         Case((80e9, 10**9, 10**9), label="gpu_bytes a float (80e9 bytes, 80 GB): the answer is still an int"),
         Case((80 * 2**30, 10**9, 2**30), {"optimizer": "sgd"}, label="an 80 GiB card (80 * 2**30 bytes)"),
     ]

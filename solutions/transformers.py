@@ -34,9 +34,10 @@ def scaled_dot_product_attention(q, k, v, mask=None):
     """Attention of queries ``q`` over keys ``k`` and values ``v``.
 
     q: ``(..., L, d_k)``, k: ``(..., S, d_k)``, v: ``(..., S, d_v)``; ``mask`` is boolean,
-    broadcastable to ``(..., L, S)``, True where a query may attend (torch's convention).
-    Returns ``(..., L, d_v)``. Every query must be allowed at least one key (a fully masked
-    row has no softmax; it comes out as NaN).
+    broadcastable to ``(..., L, S)``, True where a query may attend (the convention of
+    ``torch.nn.functional.scaled_dot_product_attention``; ``torch.nn.MultiheadAttention``'s is
+    the opposite). Returns ``(..., L, d_v)``. Every query must be allowed at least one key: a
+    fully masked row has no softmax.
     """
     d_k = q.shape[-1]
     scores = q @ k.transpose(-2, -1) / math.sqrt(d_k)  # (..., L, S)
@@ -49,8 +50,10 @@ def scaled_dot_product_attention(q, k, v, mask=None):
 def multi_head_self_attention(x, w_q, w_k, w_v, w_o, n_heads, causal=True):
     """Multi-head self-attention of ``x`` ``(..., L, d_model)``; each weight is ``(d_model, d_model)``.
 
-    The projections are split into ``n_heads`` heads of ``d_model // n_heads`` dimensions,
-    attended to independently, concatenated and mixed by ``w_o``. Returns ``(..., L, d_model)``.
+    Each weight ``w`` applies as ``x @ w.T``. The projections are split into ``n_heads`` heads
+    of ``head_size`` (``d_model // n_heads``) contiguous dimensions (head ``h`` takes dimensions
+    ``h * head_size`` to ``(h + 1) * head_size - 1``), attended to independently, concatenated
+    back in the same places and mixed by ``w_o``. Returns ``(..., L, d_model)``.
     """
     *batch, seq_len, d_model = x.shape
     if d_model % n_heads:
@@ -128,10 +131,11 @@ def feed_forward(x, w_up, w_down):
 def transformer_block(x, params, n_heads):
     """One pre-LayerNorm decoder block: causal self-attention, then a feed-forward network.
 
-    ``x + attention(layer_norm(x))``, then ``x + feed_forward(layer_norm(x))``, each sub-layer
-    reading from and adding to the residual stream. ``params`` maps ``ln1_weight``,
-    ``ln1_bias``, ``w_q``, ``w_k``, ``w_v``, ``w_o``, ``ln2_weight``, ``ln2_bias``, ``w_up`` and
-    ``w_down`` to tensors. x: ``(..., L, d_model)``; returns ``(..., L, d_model)``.
+    Sequential, not parallel: ``h = x + attention(layer_norm_1(x))``, then
+    ``h + feed_forward(layer_norm_2(h))``, where ``layer_norm_1`` uses ``ln1_weight`` and
+    ``ln1_bias``, and ``layer_norm_2`` uses ``ln2_weight`` and ``ln2_bias``. ``params`` maps
+    those four names and ``w_q``, ``w_k``, ``w_v``, ``w_o``, ``w_up`` and ``w_down`` to tensors.
+    x: ``(..., L, d_model)``; returns ``(..., L, d_model)``.
     """
     p = params
     normed = layer_norm(x, p["ln1_weight"], p["ln1_bias"])

@@ -50,8 +50,9 @@ def round_to_format(x, fmt):
     """The values representable in ``fmt`` nearest to ``x``, ties to even; same shape and dtype.
 
     ``fmt`` is a name in ``FORMATS`` or ``(exponent_bits, mantissa_bits)``. Inputs must be finite
-    and at most the format's ``max`` in magnitude; subnormals are handled. The rounding is done in
-    float64, where scaling by a power of two is exact.
+    and at most the format's ``max`` in magnitude (larger ones would overflow; they are not asked);
+    subnormals are handled, and the sign of zero is kept: ``-0.0``, and a negative value that rounds
+    to zero, give ``-0.0``. The rounding is done in float64, where scaling by a power of two is exact.
     """
     exponent_bits, mantissa_bits = FORMATS[fmt] if isinstance(fmt, str) else fmt
     min_exponent = 2 - 2 ** (exponent_bits - 1)  # exponent of the smallest normal, 1 - bias
@@ -67,7 +68,9 @@ def float_bits(x, fmt):
 
     ``exponent`` is the biased field (0 for zero and subnormals) and ``mantissa`` the fraction field,
     so a normal value is ``(-1)^sign * (1 + mantissa / 2^m) * 2^(exponent - bias)``. ``x`` is a
-    finite number at most the format's ``max`` in magnitude.
+    finite number at most the format's ``max`` in magnitude. The fields are those of the rounded
+    value: when rounding carries into the next power of two, the exponent grows and the mantissa is 0;
+    ``sign`` is 1 for ``-0.0`` and for a negative value that rounds to zero.
     """
     exponent_bits, mantissa_bits = FORMATS[fmt] if isinstance(fmt, str) else fmt
     bias = 2 ** (exponent_bits - 1) - 1
@@ -85,7 +88,7 @@ def absmax_quantize(x, bits=8, dim=None):
     """Symmetric quantization: ``(q, scale)`` with ``x ≈ q * scale`` and ``q`` integers in int8.
 
     ``scale = max|x| / (2^(bits-1) - 1)`` and ``q = round(x / scale)`` (ties to even), so ``q`` lies
-    in ``[-(2^(bits-1) - 1), 2^(bits-1) - 1]``; ``bits`` is at most 8. ``dim`` is the dimension the
+    in ``[-(2^(bits-1) - 1), 2^(bits-1) - 1]``; ``bits`` is from 2 to 8. ``dim`` is the dimension the
     maximum is taken over: ``dim=1`` on an ``(out, in)`` weight gives one scale per row, shaped
     ``(out, 1)``; ``dim=None`` gives one scale for the whole tensor, shaped like ``x`` with every
     size 1. ``scale`` is float32. A slice of zeros gets scale 1.
@@ -105,7 +108,8 @@ def zeropoint_quantize(x, bits=8):
     ``scale = (hi - lo) / (2^bits - 1)`` (float32), ``zero_point = round(-lo / scale) -
     2^(bits-1)`` (int32), both shaped like ``x`` with every size 1, and ``q = clamp(round(x /
     scale) + zero_point, -2^(bits-1), 2^(bits-1) - 1)`` (int8), so ``x ≈ (q - zero_point) * scale``;
-    ``bits`` is at most 8.
+    ``bits`` is from 2 to 8. A tensor of zeros (``lo == hi == 0``) gets scale 1, so its zero point is
+    ``-2^(bits-1)``; a constant ``c != 0`` has the range ``[min(c, 0), max(c, 0)]`` like any tensor.
     """
     q_min, q_max = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
     dims = tuple(range(x.dim()))
@@ -146,6 +150,15 @@ def fake_quantize_grad(x, scale, zero_point, qmin, qmax, upstream):
     x = x.detach().clone().requires_grad_(True)
     (fake_quantize(x, scale, zero_point, qmin, qmax) * upstream).sum().backward()
     return x.grad
+
+
+def fake_quantize_scale_grad(x, scale, zero_point, qmin, qmax, upstream):
+    """The gradient that reaches the number ``scale`` through :func:`fake_quantize` when ``upstream``
+    flows back: a 0-d float32 tensor, the sum over ``x`` of LSQ's per-value gradient times ``upstream``.
+    """
+    scale = torch.tensor(float(scale), requires_grad=True)
+    (fake_quantize(x, scale, zero_point, qmin, qmax) * upstream).sum().backward()
+    return scale.grad
 
 
 def quantized_linear_bytes(shapes, bits=8, per_channel=True):

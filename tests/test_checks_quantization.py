@@ -1,14 +1,16 @@
 """Chapter 5's hidden checks pass the reference and fail plausible wrong answers."""
 
+import warnings
+
 import pytest
 import torch
 
 import solutions.quantization as Q
 from autograder import integrity
-from autograder.checks import check, draw_cases, get
+from autograder.checks import Case, check, draw_cases, get
 
 NAMES = ["round_to_format", "float_bits", "format_info", "absmax_quantize", "zeropoint_quantize",
-         "fake_quantize", "fake_quantize_grad", "quantized_linear_bytes"]
+         "fake_quantize", "fake_quantize_grad", "fake_quantize_scale_grad", "quantized_linear_bytes"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -164,3 +166,47 @@ def test_format_info_reference_is_torch_finfo():
 ])
 def test_built_in_shortcuts_are_forbidden(name, shortcut):
     assert integrity.forbidden_uses(shortcut, get(f"quantization.{name}").forbid)
+
+
+def test_zeropoint_reference_is_torchs_quantizer_away_from_halves():
+    """The reference divides by the scale, as the notebook says; torch's quantizer multiplies by its
+    inverse. Both agree wherever x / scale is not within a float32 rounding of a half."""
+    reference = get("quantization.zeropoint_quantize").reference
+    x = torch.randn(4000, generator=torch.Generator().manual_seed(0)) * 2 + 0.5
+    q, scale, zero_point = reference(x, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch 2.13 deprecates quantized tensors
+        torchs = torch.quantize_per_tensor(x, scale.item(), zero_point.item(), torch.qint8).int_repr()
+    v = x / scale
+    far = ((v - torch.floor(v)) - 0.5).abs() > 1e-4
+    assert far.sum() > 3900 and torch.equal(q[far], torchs[far])
+
+
+@pytest.mark.parametrize("zero_point, qmin, qmax", [(0, -8, 7), (4, -8, 7), (0, -1, 1), (100, 0, 255)])
+def test_scale_gradient_reference_is_torchs_learnable_quantizer(zero_point, qmin, qmax):
+    """The LSQ reference equals torch's own learnable fake quantizer (grad_factor 1) on random values,
+    where no tie makes round(x / scale) + zero_point and torch's round(x / scale + zero_point) differ."""
+    generator = torch.Generator().manual_seed(1)
+    x, upstream = torch.randn(300, generator=generator) * 3, torch.randn(300, generator=generator)
+    scale = torch.tensor([0.37], requires_grad=True)
+    out = torch._fake_quantize_learnable_per_tensor_affine(x, scale, torch.tensor([float(zero_point)]), qmin, qmax, 1.0)
+    (out * upstream).sum().backward()
+    check_ = get("quantization.fake_quantize_scale_grad")
+    assert check_.compare(Case((x, 0.37, zero_point, qmin, qmax, upstream)), scale.grad.reshape(())) is None
+
+
+def test_messages_name_the_sign_of_zero_and_the_int():
+    rounding, info = get("quantization.round_to_format"), get("quantization.format_info")
+    case = Case((torch.tensor([-0.0, 1.0]), "fp16"), label="signed zeros")
+    assert "sign of zero" in rounding.compare(case, torch.tensor([0.0, 1.0]))
+    assert "dtype" in rounding.compare(case, torch.tensor([-0.0, 1.0], dtype=torch.float64))
+    assert "int" in info.compare(Case(("fp16",)), dict(Q.format_info("fp16"), max=65504))
+
+
+def test_edge_cases_have_labels_and_are_the_same_under_every_seed():
+    for name in NAMES:
+        check_ = get(f"quantization.{name}")
+        first, second = draw_cases(check_, 1), draw_cases(check_, 2)
+        edges = [case for case in first if case.label]
+        assert edges, f"{name} has no edge cases"
+        assert [case.describe() for case in edges] == [case.describe() for case in second[:len(edges)]]

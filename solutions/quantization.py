@@ -68,7 +68,8 @@ def float_bits(x, fmt):
 
     ``exponent`` is the biased field (0 for zero and subnormals) and ``mantissa`` the fraction field,
     so a normal value is ``(-1)^sign * (1 + mantissa / 2^m) * 2^(exponent - bias)``. ``x`` is a
-    finite number at most the format's ``max`` in magnitude. The fields are those of the rounded
+    finite number at most the format's ``max`` in magnitude, and ``fmt`` a name or a pair, as for
+    :func:`round_to_format`. The fields are those of the rounded
     value: when rounding carries into the next power of two, the exponent grows and the mantissa is 0;
     ``sign`` is 1 for ``-0.0`` and for a negative value that rounds to zero.
     """

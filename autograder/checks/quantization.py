@@ -18,6 +18,7 @@ DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16,
           "fp8_e4m3": torch.float8_e4m3fn, "fp8_e5m2": torch.float8_e5m2}
 BIT_VIEWS = {"fp32": torch.int32, "fp16": torch.int16, "bf16": torch.int16,
              "fp8_e4m3": torch.uint8, "fp8_e5m2": torch.uint8}
+BIT_VIEWS_BY_DTYPE = {DTYPES[name]: BIT_VIEWS[name] for name in DTYPES}
 FIELDS = {"fp32": (8, 23), "fp16": (5, 10), "bf16": (8, 7), "fp8_e4m3": (4, 3), "fp8_e5m2": (5, 2)}
 # pairs (exponent_bits, mantissa_bits) that torch has as a dtype; the pair (4, 3) follows IEEE 754 (max 240),
 # so it agrees with torch's OCP float8_e4m3fn only up to 240
@@ -115,7 +116,8 @@ def _rounding_edges(fmt, limit=None):
     limit = limit or f["max"]
     edges = {
         "exact ties between neighbours round to the even one": [
-            sign * (2.0**k + (j + 0.5) * gap(k)) for k in (0, 3, -2) for j in (0, 1, 2) for sign in (1, -1)],
+            sign * (2.0**k + (j + 0.5) * gap(k)) for k in (0, 3, -2) for j in (0, 1, 2) for sign in (1, -1)]
+        + [f["normal"] + (j + 0.5) * sub for j in (0, 1, 2)],  # the smallest normal binade
         "exact ties between subnormals round to the even one": [sign * (j + 0.5) * sub for j in (1, 2, 3)
                                                                    for sign in (1, -1)],
         "rounding up across a power of two (the mantissa carries into the exponent)": [
@@ -131,9 +133,22 @@ def _rounding_edges(fmt, limit=None):
     return {label: [v for v in values if abs(v) <= limit] for label, values in edges.items()}
 
 
+def _narrowed(x, dtype):
+    """``x`` converted to ``dtype`` by torch, rounded once. Torch converts float64 to a narrower
+    format through float32, so a value just off a tie can become one; rounding to float32 *to odd*
+    first (an inexact result keeps an odd last bit) makes the second rounding the correct one, as
+    float32 has at least two more bits than each narrower format (Boldo and Melquiond 2008)."""
+    if x.dtype != torch.float64 or dtype == torch.float32:
+        return x.to(dtype)
+    nearest = x.float()
+    inexact_even = (nearest.double() != x) & (nearest.view(torch.int32) % 2 == 0)
+    toward_x = torch.where(x > nearest.double(), torch.inf, -torch.inf).float()
+    return torch.where(inexact_even, torch.nextafter(nearest, toward_x), nearest).to(dtype)
+
+
 def _round_reference(x, fmt):
     dtype = DTYPES[fmt] if isinstance(fmt, str) else PAIR_DTYPES[tuple(fmt)]
-    return x.to(dtype).to(x.dtype)
+    return _narrowed(x, dtype).to(x.dtype)
 
 
 def _round_edge_cases(generator):
@@ -147,6 +162,11 @@ def _round_edge_cases(generator):
         values = [v for found in _rounding_edges(fmt, limit).values() for v in found]
         cases.append(Case((torch.tensor(values), pair), label=f"the pair {pair} rounds as IEEE 754's {fmt}"))
     ties = [v for found in _rounding_edges("fp16").values() for v in found]
+    for fmt in ("fp16", "bf16", "fp8_e4m3", "fp8_e5m2"):
+        gap = _landmarks(fmt)["gap"]
+        off_ties = [1 + gap(0) / 2 + 2.0**-40, -(1 + gap(0) / 2 + 2.0**-40), 3 + gap(1) / 2 - 2.0**-40]
+        cases.append(Case((torch.tensor(off_ties, dtype=torch.float64), fmt),
+                          label=f"{fmt}: float64 values just off a tie (rounding through float32 makes them ties)"))
     cases += [
         Case((torch.tensor(ties, dtype=torch.float64), "fp16"), label="a float64 tensor stays float64"),
         Case((torch.tensor(1 + 3 * 2.0**-8), "bf16"), label="a 0-d tensor"),
@@ -183,11 +203,12 @@ register(
 
 
 def _bits_reference(x, fmt):
-    """Fields read from the bits torch stores after converting ``x`` to ``fmt``."""
-    exponent_bits, mantissa_bits = FIELDS[fmt]
+    """Fields read from the bits torch stores after converting ``x`` to ``fmt`` (rounded once)."""
+    dtype = DTYPES[fmt] if isinstance(fmt, str) else PAIR_DTYPES[tuple(fmt)]
+    exponent_bits, mantissa_bits = FIELDS[fmt] if isinstance(fmt, str) else fmt
     n_bits = 1 + exponent_bits + mantissa_bits
-    stored = torch.tensor([x], dtype=torch.float64).to(DTYPES[fmt])
-    bits = stored.view(BIT_VIEWS[fmt]).to(torch.int64).item() & (2**n_bits - 1)
+    stored = _narrowed(torch.tensor([x], dtype=torch.float64), dtype)
+    bits = stored.view(BIT_VIEWS_BY_DTYPE[dtype]).to(torch.int64).item() & (2**n_bits - 1)
     return bits >> (n_bits - 1), (bits >> mantissa_bits) & (2**exponent_bits - 1), bits & (2**mantissa_bits - 1)
 
 
@@ -213,7 +234,12 @@ def _bits_edge_cases(generator):
             "the largest finite value": f["max"],
             "a value just below the largest finite value that rounds to it": -(f["max"] - gap(top) / 4),
         }
+        if fmt != "fp32":
+            named["a Python float just off a tie (rounding through float32 would make it one)"] = 1 + gap(0) / 2 + 2.0**-40
         cases += [Case((value, fmt), label=f"{fmt}: {label}") for label, value in named.items()]
+    cases += [Case((value, pair), label=f"the pair {pair}, as its named format")
+              for pair, value in (((5, 10), 2.0 - 2.0**-12), ((8, 7), -(2.0**-126 - 2.0**-134)), ((5, 2), 57344.0),
+                                  ((4, 3), 240.0))]
     return cases
 
 
@@ -245,8 +271,6 @@ register(
     )
 )
 
-
-BIT_VIEWS_BY_DTYPE = {DTYPES[name]: BIT_VIEWS[name] for name in DTYPES}
 
 
 def _smallest_subnormal(dtype):

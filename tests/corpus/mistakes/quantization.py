@@ -207,6 +207,13 @@ MISTAKES = {
     top = torch.pow(2.0, (binade + 1).double()) - spacing
     return (torch.sign(y) * torch.minimum(rounded, top)).to(x.dtype)
 ''',
+        "rounded in float32": '''def round_to_format(x, fmt):
+    e, m = FORMATS[fmt] if isinstance(fmt, str) else fmt
+    y = x.float()
+    _, k = torch.frexp(y.abs())
+    spacing = torch.pow(2.0, ((k - 1).clamp(min=2 - 2 ** (e - 1)) - m).float())
+    return (torch.round(y / spacing) * spacing).to(x.dtype)
+''',
         "the smallest normal exponent off by one": '''def round_to_format(x, fmt):
     e, m = FORMATS[fmt] if isinstance(fmt, str) else fmt
     y = x.double()
@@ -250,6 +257,16 @@ MISTAKES = {
     value = round_to_format(torch.tensor(float(x), dtype=torch.float64), fmt).item()
     sign = int(math.copysign(1.0, value) < 0)
     if abs(value) <= 2.0 ** (1 - bias):
+        return sign, 0, int(abs(value) / 2.0 ** (1 - bias - m))
+    fraction, k = math.frexp(abs(value))
+    return sign, k - 1 + bias, int((2 * fraction - 1) * 2**m)
+''',
+        "x rounded through a float32 tensor": '''def float_bits(x, fmt):
+    e, m = FORMATS[fmt] if isinstance(fmt, str) else fmt
+    bias = 2 ** (e - 1) - 1
+    value = round_to_format(torch.tensor(x), fmt).item()
+    sign = int(math.copysign(1.0, value) < 0)
+    if abs(value) < 2.0 ** (1 - bias):
         return sign, 0, int(abs(value) / 2.0 ** (1 - bias - m))
     fraction, k = math.frexp(abs(value))
     return sign, k - 1 + bias, int((2 * fraction - 1) * 2**m)

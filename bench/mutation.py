@@ -72,8 +72,10 @@ def exercise_of(module):
 
 
 def exercise_functions(notebook):
-    """Names of the functions the exercise's code cells define: the answers and the given helpers."""
-    names = set()
+    """Names of the functions a part's answer depends on: those its answer cells define, and the
+    given functions (of locked cells) that they call, directly or not. A given helper that no answer
+    calls (one only the visible tests use) is left out: no hidden check could see its mutants."""
+    defined, calls, answers = {}, {}, set()
     for cell in notebook["cells"]:
         if cell["cell_type"] != "code":
             continue
@@ -82,8 +84,20 @@ def exercise_functions(notebook):
             tree = ast.parse("\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("!", "%"))))
         except SyntaxError:
             continue
-        names.update(node.name for node in tree.body if isinstance(node, ast.FunctionDef))
-    return names
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef):
+                defined[node.name] = node
+                calls[node.name] = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+                if cell["metadata"].get("nbgrader", {}).get("solution"):
+                    answers.add(node.name)
+    scope, todo = set(), list(answers)
+    while todo:
+        name = todo.pop()
+        if name in scope:
+            continue
+        scope.add(name)
+        todo += [called for called in calls[name] if called in defined]
+    return scope
 
 
 def function_of(mutant_name):

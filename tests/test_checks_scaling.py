@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 import solutions.scaling as S
 from autograder.checks import check, draw_cases, get
@@ -111,3 +112,41 @@ def test_hard_coded_answer_fails():
     with pytest.raises(AssertionError):
         check("scaling.parameter_counts", lambda *args, **kwargs: recorded)
     assert sum(recorded.values()) == 124_439_808
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_edge_cases_are_labelled_and_the_same_under_every_seed(name):
+    check_ = get(f"scaling.{name}")
+    edges = check_.edge_cases(torch.Generator().manual_seed(0))
+    assert edges and all(case.label for case in edges)
+    for seed in (0, 1, 12345):
+        drawn = draw_cases(check_, seed)[:len(edges)]
+        assert [case.describe() for case in drawn] == [case.describe() for case in edges]
+        assert [case.args for case in drawn] == [case.args for case in edges]
+
+
+def test_parameter_counts_edges_cover_every_combination_of_options():
+    edges = get("scaling.parameter_counts").edge_cases(torch.Generator().manual_seed(0))
+    seen = {(case.kwargs.get("tied_embeddings", True), case.kwargs.get("bias", True),
+             case.kwargs.get("d_ff") is None, case.args[3] == 0) for case in edges}
+    assert len(seen) == 16
+
+
+def test_feedback_names_the_edge_case():
+    def flops_as_numpy_product(n_params, n_tokens):
+        return float(np.prod([6, n_params, n_tokens]))  # wraps around above 2^63 on integers
+
+    with pytest.raises(AssertionError, match=r"\[edge case: integer counts whose product overflows 64-bit integers\]"):
+        check("scaling.training_flops", flops_as_numpy_product)
+
+
+def test_ints_fail_where_floats_are_promised():
+    def rounded_split(flops, tokens_per_param=20):
+        n_params, n_tokens = S.chinchilla_optimal(flops, tokens_per_param)
+        return round(n_params), round(n_tokens)
+
+    check_ = get("scaling.chinchilla_optimal")
+    case = draw_cases(check_, 0)[0]  # Chinchilla's budget: 70e9 and 1.4e12, whole numbers either way
+    assert "expected a float, got int" in check_.compare(case, rounded_split(*case.args, **case.kwargs))
+    n_params, n_tokens = S.chinchilla_optimal(*case.args, **case.kwargs)
+    assert check_.compare(case, (np.float64(n_params), np.float64(n_tokens))) is None  # numpy floats are floats

@@ -1,11 +1,18 @@
-"""Hidden checks of Chapter 3, Scale: against torch modules, closed forms and published tables."""
+"""Hidden checks of Chapter 3, Scale: against torch modules, closed forms and published tables.
+
+Every part's labelled edge cases run under every key: every option of ``parameter_counts`` alone
+and together, the published configurations, integer counts beyond 64 bits, exact unit conversions,
+budgets whose split is not a whole number, and fits whose points do not lie on one line (so that
+a line through the first and last point is not the least-squares one) or lie so close together
+that float32 arithmetic cannot tell them apart.
+"""
 
 import math
 
 import numpy as np
 import torch
 
-from autograder.checks import Case, Check, register
+from autograder.checks import Case, Check, compare_outputs, register
 
 
 def _randint(generator, low, high):
@@ -20,6 +27,34 @@ def _uniform(generator, low, high):
 def _log_uniform(generator, low, high):
     """A float whose logarithm is uniform between ``log low`` and ``log high``."""
     return math.exp(_uniform(generator, math.log(low), math.log(high)))
+
+
+def _noise(generator, n, scale=0.3):
+    """``n`` factors ``e^(scale * z)`` with ``z`` standard normal: multiplicative noise, as a tensor."""
+    return torch.exp(scale * torch.randn(n, generator=generator, dtype=torch.float64))
+
+
+class _FloatCheck(Check):
+    """A check whose part promises floats: where the reference returns a float, so must the answer
+    (an int such as ``10`` for ``10.0`` fails, with a message that says so)."""
+
+    def compare(self, case, actual):
+        expected = self.reference(*case.args, **case.kwargs)
+        return _not_floats(actual, expected) or compare_outputs(actual, expected, self.rtol, self.atol)
+
+
+def _not_floats(actual, expected):
+    """A reason when ``actual`` holds an int or bool where ``expected`` holds a float, else ``None``."""
+    if isinstance(expected, float):
+        if isinstance(actual, int):  # bool included
+            return f"expected a float, got {type(actual).__name__} {actual!r}: the part asks for floats"
+        return None
+    if isinstance(expected, tuple) and isinstance(actual, (tuple, list)) and len(actual) == len(expected):
+        for i, (a, e) in enumerate(zip(actual, expected)):
+            reason = _not_floats(a, e)
+            if reason:
+                return f"output {i}: {reason}"
+    return None
 
 
 # --- parameter counts: build the model in torch (on the meta device: shapes, no memory) ---------
@@ -55,15 +90,31 @@ def _torch_counts(n_layers, d_model, vocab_size, context_length, d_ff=None, tied
     }
 
 
-# Published configurations (vocab 50,257; context 1,024 for GPT-2 and 2,048 for GPT-3):
-# GPT-2 124M (Radford et al. 2019), GPT-3 13B with d_model 5120 and GPT-3 175B
-# (Brown et al. 2020, Table 2.1), and BLOOM-176B's blocks (ALiBi, no position table).
-_PUBLISHED_CONFIGS = [
-    Case((12, 768, 50257, 1024)),
-    Case((40, 5120, 50257, 2048)),
-    Case((96, 12288, 50257, 2048)),
-    Case((70, 14336, 250880, 0)),
-]
+def _config_edges(generator):
+    """Published configurations (vocab 50,257; context 1,024 for GPT-2 and 2,048 for GPT-3): GPT-2 124M
+    (Radford et al. 2019), GPT-3 13B and 175B (Brown et al. 2020, Table 2.1), BLOOM-176B's sizes (ALiBi,
+    no position table); then every combination of the options on a small config of odd sizes, in which
+    ``d_ff`` (13) differs from ``4 * d_model`` (20) and from ``d_model`` (5)."""
+    cases = [
+        Case((12, 768, 50257, 1024), label="GPT-2 small (124M), every option at its default"),
+        Case((40, 5120, 50257, 2048), label="GPT-3 13B"),
+        Case((96, 12288, 50257, 2048), label="GPT-3 175B"),
+        Case((70, 14336, 250880, 0), label="BLOOM-176B's sizes, no position table"),
+    ]
+    for tied in (True, False):
+        for bias in (True, False):
+            for d_ff in (None, 13):
+                for context_length in (11, 0):
+                    kwargs = {"d_ff": d_ff, "tied_embeddings": tied, "bias": bias}
+                    label = (f"tied_embeddings={tied}, bias={bias}, d_ff={'None (4 * d_model)' if d_ff is None else d_ff}, "
+                             f"context_length={context_length}")
+                    cases.append(Case((3, 5, 7, context_length), kwargs, label=label))
+    return cases + [
+        Case((0, 6, 9, 4), label="no blocks (n_layers=0): the embeddings and the final LayerNorm"),
+        Case((2, 1, 3, 2), {"d_ff": 2}, label="d_model=1"),
+        Case((2, 8, 9, 4), {"d_ff": 3}, label="d_ff smaller than d_model"),
+        Case((2, 6, 9, 4, 10, False, False), label="every option passed by position"),
+    ]
 
 
 def _config_cases(generator):
@@ -79,13 +130,14 @@ def _config_cases(generator):
         if i in (2, 5):
             kwargs["bias"] = False
         cases.append(Case(args, kwargs))
-    return cases + _PUBLISHED_CONFIGS
+    return cases
 
 
 register(
     Check(
         name="scaling.parameter_counts",
         function="parameter_counts",
+        edge_cases=_config_edges,
         cases=_config_cases,
         reference=_torch_counts,
         rtol=0.0,
@@ -94,8 +146,9 @@ register(
                 "Transformer", "Linear", "Embedding", "LayerNorm", "numel", "parameters"),
         # building torch modules initialises their weights (uniform_, normal_, fill_); counting reads numel
         forbid_ops=("aten::uniform_", "aten::normal_", "aten::fill_", "torch.Tensor.numel", "torch.Tensor.nelement"),
-        description="per-component counts equal those of torch modules built to the same config, "
-                    "on random configs (d_ff, untied head, no biases, no position table) and on GPT-2, GPT-3 and BLOOM",
+        description="per-component counts, as ints, equal those of torch modules built to the same config: "
+                    "GPT-2, GPT-3 13B and 175B, BLOOM, every combination of tied_embeddings, bias, d_ff and "
+                    "context_length=0, no blocks, and random configs",
     )
 )
 
@@ -109,22 +162,32 @@ def _flops_reference(n_params, n_tokens):
     return float(forward + 2 * forward)
 
 
+def _flops_edges(generator):
+    return [
+        Case((174_600e6, 300e9), label="GPT-3 175B: 174,600 million parameters on 300 billion tokens (Brown et al. 2020, Table D.1)"),
+        Case((175_000_000_000, 300_000_000_000), label="integer counts whose product overflows 64-bit integers"),
+        Case((1, 1), label="one parameter, one token"),
+        Case((3, 7), label="small integer counts"),
+        Case((10**9, 0), label="no tokens: no compute"),
+    ]
+
+
 def _flops_cases(generator):
-    # Brown et al. (2020), Table D.1: GPT-3 175B, 174,600 million parameters on 300 billion tokens
-    cases = [Case((174_600e6, 300e9))]
-    cases += [Case((_log_uniform(generator, 1e4, 1e12), _log_uniform(generator, 1e6, 1e13))) for _ in range(5)]
-    return cases
+    cases = [Case((_log_uniform(generator, 1e4, 1e12), _log_uniform(generator, 1e6, 1e13))) for _ in range(3)]
+    return cases + [Case((_randint(generator, 10**3, 10**12), _randint(generator, 10**6, 10**13))) for _ in range(2)]
 
 
 register(
     Check(
         name="scaling.training_flops",
         function="training_flops",
+        edge_cases=_flops_edges,
         cases=_flops_cases,
         reference=_flops_reference,
         rtol=1e-9,
         atol=0.0,
-        description="6 N D: 2 N D for the forward pass plus twice that for the backward, on random sizes and GPT-3 175B",
+        description="6 N D: 2 N D for the forward pass plus twice that for the backward, on GPT-3 175B, "
+                    "integer counts beyond 64 bits, no tokens, and random float and integer sizes",
     )
 )
 
@@ -133,15 +196,29 @@ def _pf_days_reference(flops):
     return flops / 1e15 / 86_400.0
 
 
+def _pf_days_edges(generator):
+    return [
+        Case((8.64e19,), label="8.64e19 FLOPs: one petaflop/s-day"),
+        Case((3.6e18,), label="3.6e18 FLOPs: one petaflop/s-hour, a 24th of a day"),
+        Case((1e15,), label="10^15 FLOPs: one petaflop/s for one second"),
+        Case((3.14e23,), label="GPT-3 175B's 3.14e23 FLOPs (Brown et al. 2020, Table D.1)"),
+        Case((10**24,), label="an integer number of FLOPs"),
+        Case((1.0,), label="a single FLOP"),
+        Case((0.0,), label="no FLOPs"),
+    ]
+
+
 register(
-    Check(
+    _FloatCheck(
         name="scaling.petaflop_s_days",
         function="petaflop_s_days",
-        cases=lambda g: [Case((3.14e23,)), Case((8.64e19,))] + [Case((_log_uniform(g, 1e15, 1e27),)) for _ in range(4)],
+        edge_cases=_pf_days_edges,
+        cases=lambda g: [Case((_log_uniform(g, 1e15, 1e27),)) for _ in range(4)],
         reference=_pf_days_reference,
         rtol=1e-9,
         atol=0.0,
-        description="FLOPs divided by 10^15 FLOP/s times 86,400 s; GPT-3 175B's 3.14e23 FLOPs are 3.63e3 PF-days",
+        description="FLOPs divided by 10^15 FLOP/s times 86,400 s, as a float: one PF-day, one PF-hour, "
+                    "one PF-second, GPT-3 175B, a single FLOP, none, and random budgets",
     )
 )
 
@@ -155,24 +232,37 @@ def _chinchilla_reference(flops, tokens_per_param=20):
     return (flops / (6.0 * n_tokens), n_tokens)
 
 
+def _chinchilla_edges(generator):
+    return [
+        Case((6 * 70e9 * 1.4e12,), label="Chinchilla's budget: 70B parameters on 1.4T tokens"),
+        Case((5.76e23,), label="Gopher's budget, 5.76e23 FLOPs (Hoffmann et al. 2022, Table 3)"),
+        Case((1000.0,), label="1,000 FLOPs: a split that is not a whole number"),
+        Case((7.5e20,), {"tokens_per_param": 1}, label="tokens_per_param=1: as many tokens as parameters"),
+        Case((7.5e20,), {"tokens_per_param": 0.5}, label="tokens_per_param=0.5: fewer tokens than parameters"),
+        Case((7.5e20, 40), label="tokens_per_param passed by position"),
+        Case((10**24,), label="an integer budget"),
+        Case((1e30,), {"tokens_per_param": 200.0}, label="a budget of 1e30 FLOPs at 200 tokens per parameter"),
+    ]
+
+
 def _chinchilla_cases(generator):
-    # Hoffmann et al. (2022), Table 3: Gopher's budget of 5.76e23 FLOPs
-    cases = [Case((5.76e23,))]
-    cases += [Case((_log_uniform(generator, 1e15, 1e27),)) for _ in range(3)]
+    cases = [Case((_log_uniform(generator, 1e15, 1e27),)) for _ in range(3)]
     cases += [Case((_log_uniform(generator, 1e15, 1e27),), {"tokens_per_param": _uniform(generator, 1.0, 200.0)})
               for _ in range(3)]
     return cases
 
 
 register(
-    Check(
+    _FloatCheck(
         name="scaling.chinchilla_optimal",
         function="chinchilla_optimal",
+        edge_cases=_chinchilla_edges,
         cases=_chinchilla_cases,
         reference=_chinchilla_reference,
         rtol=1e-9,
         atol=0.0,
-        description="(N, D) with 6 N D = budget and D = tokens_per_param * N, on random budgets and ratios",
+        description="(N, D) as floats with 6 N D = budget and D = tokens_per_param * N: Chinchilla's and Gopher's "
+                    "budgets, a split that is not a whole number, ratios of 1, 0.5 and 40, and random budgets and ratios",
     )
 )
 
@@ -186,27 +276,53 @@ def _power_law_reference(x, y):
     return (float(math.exp(intercept)), float(slope))
 
 
+def _noisy_law(generator, x, a, b, scale=0.3):
+    """``(x, y)`` as lists, with ``y = a x^b`` times random noise, so that no line fits every point."""
+    x = torch.tensor(x, dtype=torch.float64)
+    return x.tolist(), (a * x**b * _noise(generator, len(x), scale)).tolist()
+
+
+def _power_law_edges(generator):
+    decades = [1.0, 10.0, 100.0, 1000.0]
+    close = torch.linspace(1e6, 1.05e6, 6, dtype=torch.float64).tolist()
+    return [
+        Case((decades, [3.0 * v**0.5 for v in decades]), label="an exact power law, 3 x^0.5"),
+        Case(_noisy_law(generator, [1e3, 1e4, 1e5, 1e6, 1e7], 5.0, -0.25), label="a noisy power law, no line through every point"),
+        Case(([2.0, 50.0], [7.0, 0.3]), label="two points"),
+        Case(_noisy_law(generator, [0.01, 0.05, 0.2, 0.5], 2.0, 1.5), label="x below 1 (negative logarithms)"),
+        Case(_noisy_law(generator, [300.0, 2.0, 5e4, 40.0, 7e3], 0.5, 0.7), label="x not sorted"),
+        Case(_noisy_law(generator, [2.0, 2.0, 5.0, 5.0, 9.0], 1.0, 2.0), label="repeated x values"),
+        Case(([1.0, 3.0, 9.0, 27.0], [4.0, 4.0, 4.0, 4.0]), label="constant y: exponent 0"),
+        Case(_noisy_law(generator, close, 10.0, 0.8, 0.002), label="x within 5 % of each other (float32 logarithms are too coarse)"),
+        Case(([1, 10, 100, 1000, 10000], [9, 4, 2, 2, 1]), label="integers in x and y"),
+        Case(_noisy_law(generator, [1e-3, 1.0, 1e3, 1e6, 1e9, 1e12], 7.0, -0.05), label="x across 15 decades"),
+    ]
+
+
 def _power_law_cases(generator):
     cases = []
     for i in range(5):
         n = _randint(generator, 3, 12)
         x = torch.logspace(_uniform(generator, 0, 4), _uniform(generator, 5, 12), n, dtype=torch.float64)
         a, b = _log_uniform(generator, 0.1, 100.0), _uniform(generator, -1.0, 1.0)
-        noise = torch.exp(0.1 * torch.randn(n, generator=generator, dtype=torch.float64)) if i else torch.ones(n, dtype=torch.float64)
+        noise = _noise(generator, n, 0.1) if i else torch.ones(n, dtype=torch.float64)
         y = a * x**b * noise
         cases.append(Case((x.tolist(), y.tolist())))
     return cases
 
 
 register(
-    Check(
+    _FloatCheck(
         name="scaling.fit_power_law",
         function="fit_power_law",
+        edge_cases=_power_law_edges,
         cases=_power_law_cases,
         reference=_power_law_reference,
         rtol=1e-6,
         atol=1e-9,
-        description="matches numpy.polyfit of log y on log x, on exact and noisy power laws with random exponents",
+        description="(a, b) as floats, as numpy.polyfit of log y on log x gives them: an exact and noisy laws, two "
+                    "points, x below 1, unsorted and repeated x, constant y, x close together or across 15 decades, "
+                    "integers, and random laws",
     )
 )
 
@@ -219,9 +335,33 @@ def _growth_reference(years, n_params):
     return float(10.0**slope)
 
 
+def _noisy_growth(generator, years, factor, scale=0.5):
+    """``(years, sizes)`` as lists: sizes growing ``factor``-fold a year from 10^8, times random noise."""
+    years = torch.tensor(years, dtype=torch.float64)
+    return years.tolist(), (1e8 * factor ** (years - 2015) * _noise(generator, len(years), scale)).tolist()
+
+
+def _growth_edges(generator):
+    # the notebook's table: BERT-base, GPT-2, GPT-3, Gopher and PaLM, dated as its growth_table cell dates them
+    table_years = [2018 + 9 / 12, 2019 + 1 / 12, 2020 + 4 / 12, 2021 + 11 / 12, 2022 + 3 / 12]
+    monthly = [2020 + k / 12 for k in range(7)]
+    return [
+        Case((table_years, [110e6, 1542e6, 175e9, 280e9, 540e9]), label="the notebook's table, BERT-base to PaLM"),
+        Case(([2016.0, 2017.0, 2018.0, 2019.0], [1e7, 1e8, 1e9, 1e10]), label="an exact exponential, tenfold a year"),
+        Case(([2020.0, 2021.0, 2022.0, 2023.0], [1.0, 1.0, 8.0, 8.0]), label="the line through all points, not through the first and last"),
+        Case(_noisy_growth(generator, [2016.5, 2017.25, 2019.0, 2020.75, 2021.5, 2023.0], 3.0), label="noisy sizes"),
+        Case(([2019.0, 2021.5], [3e9, 7e10]), label="two models"),
+        Case(_noisy_growth(generator, [2022.0, 2017.5, 2020.25, 2018.0, 2023.5], 5.0), label="dates not sorted"),
+        Case(_noisy_growth(generator, [2018.0, 2019.0, 2020.0, 2021.0], 0.5), label="shrinking sizes: a factor below 1"),
+        Case(_noisy_growth(generator, [2019.0, 2019.0, 2020.5, 2022.0, 2022.0], 4.0), label="two models in the same year"),
+        Case(_noisy_growth(generator, monthly, 10.0, 0.05), label="dates a month apart (float32 dates are too coarse)"),
+        Case(([2018, 2019, 2020, 2022], [110_000_000, 1_542_000_000, 175_000_000_000, 540_000_000_000]),
+             label="integer years and sizes"),
+    ]
+
+
 def _growth_cases(generator):
-    # model sizes over time, as in the course's table: BERT-base, GPT-2, GPT-3, PaLM
-    cases = [Case(([2018.75, 2019.083, 2020.333, 2022.25], [110e6, 1542e6, 175e9, 540e9]))]
+    cases = []
     for _ in range(4):
         n = _randint(generator, 3, 10)
         years = (2015 + 10 * torch.rand(n, generator=generator, dtype=torch.float64)).tolist()
@@ -231,13 +371,16 @@ def _growth_cases(generator):
 
 
 register(
-    Check(
+    _FloatCheck(
         name="scaling.growth_per_year",
         function="growth_per_year",
+        edge_cases=_growth_edges,
         cases=_growth_cases,
         reference=_growth_reference,
         rtol=1e-6,
         atol=0.0,
-        description="10 to the slope of numpy.polyfit(years, log10 n_params, 1), on random tables and a published one",
+        description="10 to the slope of numpy.polyfit(years, log10 n_params, 1), as a float: the notebook's table, "
+                    "exact and noisy growth, two models, unsorted and repeated dates, shrinking sizes, monthly dates, "
+                    "integers, and random tables",
     )
 )

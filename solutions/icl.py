@@ -53,7 +53,8 @@ def max_shots_in_words(examples, query, context_window):
 def top_k_filter(logits, k):
     """Keep the ``k`` largest logits of each row (all of them when ``k`` exceeds the row), rest ``-inf``.
 
-    logits: ``(..., vocab_size)``; a logit tied with the ``k``-th largest is kept too.
+    logits: ``(..., vocab_size)``; ``k >= 1``. A logit tied with the ``k``-th largest is kept too, so
+    a row may keep more than ``k`` logits.
     """
     k = min(k, logits.shape[-1])
     kth_largest = logits.sort(dim=-1, descending=True).values[..., k - 1 : k]  # (..., 1)
@@ -64,21 +65,26 @@ def top_p_filter(logits, p):
     """Nucleus filter: keep the most likely tokens until their probability reaches ``p``, rest ``-inf``.
 
     In each row of ``logits`` ``(..., vocab_size)``, tokens are taken in order of decreasing
-    probability until their total is at least ``p`` (``0 < p <= 1``); the token that crosses ``p``
-    is kept, so the most likely token always is.
+    probability until their total is at least ``p`` (``p > 0``); the token that crosses ``p`` is
+    kept, so the most likely token always is, and so is every token tied with a kept one. ``p >= 1``
+    keeps every token. Probabilities are summed in float64.
     """
-    sorted_logits, order = logits.sort(dim=-1, descending=True)  # (..., vocab_size) each
-    sorted_probs = torch.softmax(sorted_logits, dim=-1)
+    if p >= 1:
+        return logits.clone()
+    sorted_logits = logits.sort(dim=-1, descending=True).values  # (..., vocab_size)
+    sorted_probs = torch.softmax(sorted_logits.double(), dim=-1)
     mass_before = sorted_probs.cumsum(dim=-1) - sorted_probs  # probability of the more likely tokens
-    drop_sorted = mass_before >= p  # the set had already reached p before this token
-    drop = drop_sorted.scatter(-1, order, drop_sorted)  # back to vocabulary order
-    return logits.masked_fill(drop, float("-inf"))
+    # the smallest logit kept: that of the token that crosses p (the first, with 0 before it, always is)
+    n_kept = (mass_before < p).sum(dim=-1, keepdim=True)  # (..., 1)
+    smallest_kept = sorted_logits.gather(-1, n_kept - 1)  # (..., 1)
+    return logits.masked_fill(logits < smallest_kept, float("-inf"))
 
 
 def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
     """Draw one token id per row of ``logits`` ``(..., vocab_size)``; returns int64 ``(...)``.
 
-    ``temperature == 0`` is greedy decoding: the most likely token, with no randomness. Otherwise
+    ``temperature == 0`` is greedy decoding: the most likely token (the lowest id among tied ones),
+    with no randomness. Otherwise
     the logits are divided by ``temperature``, filtered by ``top_k`` then ``top_p`` when given,
     and a token is sampled from their softmax with ``generator`` (torch's global one if None).
     """
@@ -117,8 +123,8 @@ def query_accuracy(logits, answers, n_symbols, n_labels):
 
     ``logits`` ``(n_tasks, T, vocab_size)`` are a model's outputs on rows ``x1 y1 ... xk yk xq`` (``T = 2k + 1``).
     Each task's prediction is read at the last position, the query, among the label tokens only
-    (ids ``n_symbols .. n_symbols + n_labels - 1``), as a label index; ``answers`` ``(n_tasks,)``
-    holds the right label indices.
+    (ids ``n_symbols .. n_symbols + n_labels - 1``), as a label index (the lowest among tied
+    labels); ``answers`` ``(n_tasks,)`` holds the right label indices.
     """
     label_logits = logits[:, -1, n_symbols : n_symbols + n_labels]  # (n_tasks, n_labels)
     predictions = label_logits.argmax(dim=-1)  # (n_tasks,) label indices

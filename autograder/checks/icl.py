@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from autograder.checks import Case, Check, register
+from autograder.checks import Case, Check, compare_outputs, register
 
 _WORDS = ["great", "awful", "movie", "chair", "loved", "it", "this", "not", "very", "the", "a", "book"]
 
@@ -43,14 +43,32 @@ def _prompt_reference(examples, query, instruction="Classify this review:", labe
     return "\n".join(lines)
 
 
+def _prompt_edge_cases(generator):
+    """Zero, one and five shots; each option alone and both; multi-word labels and punctuation."""
+    review = ("I loved this movie!", "Positive")
+    five = [review, ("I don't like this chair.", "Negative"), ("It is a chair.", "Neutral"),
+            ("Awful, simply awful.", "Negative"), ("Great book", "Positive")]
+    return [
+        Case(([], "I loved this movie!"), label="zero-shot: no examples"),
+        Case(([review], "I don't like this chair."), label="one-shot"),
+        Case((five, "Not bad at all."), label="few-shot: five examples, in their order"),
+        Case(([review], "Bad."), {"instruction": "Rate the review:"}, label="another instruction"),
+        Case(([review], "Bad."), {"label_name": "Label"}, label="another label name"),
+        Case(([("Bonjour", "Hello"), ("Merci beaucoup", "Thank you very much")], "Au revoir"),
+             {"instruction": "Translate to English:", "label_name": "English"},
+             label="both options, labels of several words"),
+    ]
+
+
 register(
     Check(
         name="icl.build_prompt",
         function="build_prompt",
         cases=_prompt_cases,
         reference=_prompt_reference,
+        edge_cases=_prompt_edge_cases,
         description="zero-, one- and few-shot prompts: instruction, text and label lines, blocks separated "
-                    "by one blank line, ending with the label name and a colon",
+                    "by one blank line, ending with the label name and a colon; every option alone and both",
     )
 )
 
@@ -80,10 +98,25 @@ def _max_shots_cases(generator):
         total = _words_in_prompt([len(t.split()) for t, _ in examples], len(query.split()))
         window = _randint(generator, _words_in_prompt([], len(query.split())), total + 3)
         cases.append(Case((examples, query, window)))
-    examples = _examples(generator, 4)
-    exact = _words_in_prompt([len(t.split()) for t, _ in examples[:2]], 2)
-    cases.append(Case((examples, "loved it", exact)))  # the window fits exactly two examples
     return cases
+
+
+def _max_shots_edge_cases(generator):
+    """Windows at every boundary of a prompt of 0 to 4 examples of different lengths (query: 2 words)."""
+    examples = [("loved it", "Positive"), ("a very bad book indeed", "Negative"), ("fine", "Neutral"),
+                ("not great not awful", "Neutral")]
+    fits = [_words_in_prompt([len(t.split()) for t, _ in examples[:k]], 2) for k in range(5)]
+    long_first = [(" ".join(["very"] * 28 + ["bad", "movie"]), "Negative"), *examples[:3]]  # 35 words alone
+    return [
+        Case(([], "loved it", 100), label="no examples at all"),
+        Case((examples, "loved it", fits[0]), label="the window holds exactly the zero-shot prompt"),
+        Case((examples, "loved it", fits[2]), label="the window fits exactly two examples"),
+        Case((examples, "loved it", fits[3] - 1), label="one word short of three examples"),
+        Case((examples, "loved it", fits[4]), label="the window fits exactly every example"),
+        Case((examples, "loved it", fits[4] + 50), label="the window is larger than every example"),
+        Case((long_first, "loved it", fits[2]),
+             label="a first example too long for the window, then short ones: examples are taken from the start"),
+    ]
 
 
 register(
@@ -92,8 +125,10 @@ register(
         function="max_shots_in_words",
         cases=_max_shots_cases,
         reference=_max_shots_reference,
+        edge_cases=_max_shots_edge_cases,
         description="max_shots, counting whitespace-separated words as tokens, is the largest k whose prompt "
-                    "fits the window, including a window that fits exactly",
+                    "fits the window: no examples, windows that fit exactly 0, 2 or every example or one word "
+                    "less, and a long first example",
     )
 )
 
@@ -110,9 +145,25 @@ def _logit_cases(generator):
 
 
 def _top_k_cases(generator):
-    cases = [Case((logits, _randint(generator, 1, vocab_size))) for logits, vocab_size in _logit_cases(generator)]
+    return [Case((logits, _randint(generator, 1, vocab_size))) for logits, vocab_size in _logit_cases(generator)]
+
+
+def _top_k_edge_cases(generator):
+    """Ties at and above the k-th largest, k from 1 to beyond the vocabulary, any number of batch dims."""
+    inf = math.inf
+    tied = torch.tensor([[1.0, 3.0, 2.0, 2.0, 0.0], [2.0, 2.0, 2.0, -1.0, 5.0]])  # k = 2 keeps 3 and 4 logits
     logits = torch.randn(3, 7, generator=generator)
-    return cases + [Case((logits, 1)), Case((logits, 7)), Case((logits, 12))]
+    return [
+        Case((tied, 2), label="ties with the k-th largest logit"),
+        Case((torch.tensor([5.0, 1.0, 5.0, 0.0]), 1), label="k = 1 with the largest logit tied"),
+        Case((torch.zeros(2, 6), 3), label="every logit equal"),
+        Case((logits, 1), label="k = 1"),
+        Case((logits, 7), label="k = vocab_size"),
+        Case((logits, 12), label="k beyond vocab_size"),
+        Case((torch.randn(9, generator=generator), 4), label="unbatched row (vocab_size,)"),
+        Case((torch.randn(2, 3, 2, 5, generator=generator), 2), label="three batch dimensions"),
+        Case((torch.tensor([[2.0, -inf, 1.0, -inf, 0.5]]), 4), label="k beyond the finite logits of a filtered row"),
+    ]
 
 
 def _top_k_reference(logits, k):
@@ -127,12 +178,13 @@ register(
         function="top_k_filter",
         cases=_top_k_cases,
         reference=_top_k_reference,
+        edge_cases=_top_k_edge_cases,
         rtol=0.0,
         atol=0.0,
         forbid=("topk", "kthvalue"),
         forbid_ops=("aten::topk", "aten::kthvalue"),
-        description="keeps the k largest logits of every row (any batch shape, k up to beyond the vocabulary), "
-                    "the rest -inf, as torch.topk says",
+        description="keeps the k largest logits of every row, and every logit tied with the k-th largest, the "
+                    "rest -inf, as torch.topk says: ties, k from 1 to beyond the vocabulary, 0 to 3 batch dims",
     )
 )
 
@@ -147,8 +199,30 @@ def _top_p_cases(generator):
             if (cumulative - p).abs().min() > 1e-4:
                 break
         cases.append(Case((logits, p)))
-    logits = torch.randn(2, 9, generator=generator) * 3
-    return cases + [Case((logits, 1e-6))]  # only the most likely token survives
+    return cases
+
+
+def _top_p_edge_cases(generator):
+    """Ties at the crossing token, p at and above 1 with a tail of tiny probabilities, p next to a
+    cumulative probability, rows already filtered, and 0 to 2 batch dimensions."""
+    inf = math.inf
+    quarters = torch.tensor([0.05, 0.5, 0.15, 0.3]).log()  # sorted: 0.5, 0.8, 0.95, 1 cumulated
+    # probabilities down to 1e-39; in the last row the top token's rounds to 1 even in float64
+    tail = torch.tensor([[0.0, -30.0, -60.0, 2.0], [-45.0, 0.0, -70.0, -20.0], [-60.0, 0.0, -90.0, -80.0]])
+    return [
+        Case((torch.tensor([1.0, 1.0, 1.0, 0.0]), 0.5), label="three tokens tied at the crossing token"),
+        Case((torch.tensor([[2.0, 1.0, 1.0, 1.0, 0.0]]), 0.5), label="ties after the most likely token"),
+        Case((torch.tensor([3.0, 1.0, 3.0, 0.0]), 1e-6), label="tiny p with the most likely token tied"),
+        Case((tail, 1.0), label="p = 1 keeps every token, even of probability 1e-39"),
+        Case((tail, 1.5), label="p above 1 keeps every token"),
+        Case((quarters, 0.499), label="p just below the most likely token's probability"),
+        Case((quarters, 0.501), label="p just above the most likely token's probability"),
+        Case((quarters, 0.949), label="p just below a cumulative probability of 0.95"),
+        Case((torch.randn(2, 3, 6, generator=generator) * 3, 1e-6), label="tiny p keeps the most likely token"),
+        Case((torch.tensor([[2.0, -inf, 1.0, 0.5, -inf]]), 0.9), label="a row already filtered (-inf logits)"),
+        Case((torch.tensor([[2.0, -inf, 1.0, 0.5, -inf]]), 1.0), label="a row already filtered, p = 1"),
+        Case((torch.randn(3, 8, generator=generator) * 4, 0.7), label="batched rows, vocabulary order kept"),
+    ]
 
 
 def _top_p_reference(logits, p):
@@ -156,7 +230,8 @@ def _top_p_reference(logits, p):
     probs = torch.softmax(logits.double(), dim=-1)  # (..., V)
     more_likely = probs[..., None, :] > probs[..., :, None]  # (..., V, V): [i, j] = token j beats token i
     mass_above = (probs[..., None, :] * more_likely).sum(dim=-1)  # (..., V)
-    return torch.where(mass_above < p, logits, torch.full_like(logits, -math.inf))
+    keep = (mass_above < p) | (p >= 1)
+    return torch.where(keep, logits, torch.full_like(logits, -math.inf))
 
 
 register(
@@ -165,10 +240,11 @@ register(
         function="top_p_filter",
         cases=_top_p_cases,
         reference=_top_p_reference,
+        edge_cases=_top_p_edge_cases,
         rtol=0.0,
         atol=0.0,
         description="nucleus filter: a token stays exactly when the tokens more likely than it hold less than "
-                    "probability p, on any batch shape, for p from 1e-6 to 0.97",
+                    "probability p (so ties stay together), p >= 1 keeps every token, on any batch shape",
     )
 )
 
@@ -176,50 +252,92 @@ register(
 N_DRAWS = 20000
 
 
+def _identical_rows(row, *batch):
+    """``N_DRAWS`` copies of one row of logits, shaped ``(*batch, V)`` (``batch`` multiplies to N_DRAWS)."""
+    return row.expand(N_DRAWS, -1).reshape(*(batch or (N_DRAWS,)), -1).clone()
+
+
 def _sampling_cases(generator):
     cases = []
-    # top-p depends on the temperature, so its cases sit far from T = 1
-    settings = [{"temperature": 0.5}, {"temperature": 2.0}, {"temperature": 1.0, "top_k": 3},
-                {"temperature": 0.4, "top_p": 0.8}, {"temperature": 3.0, "top_p": 0.6}, {"temperature": 0}]
-    for kwargs in settings:
+    for temperature in (float(torch.empty(1).uniform_(0.3, 3.0, generator=generator)), 1.0):
         row = torch.randn(_randint(generator, 4, 8), generator=generator) * 1.5
-        cases.append(Case((row.expand(N_DRAWS, -1).clone(),), kwargs))
-    # Both filters, whose order matters on this row: top-k 3 then top-p 0.6 keeps the two most likely
-    # tokens (0.43, then 0.71 of the renormalised mass); top-p first would keep three (0.3, 0.5, 0.7).
-    probs = torch.tensor([0.3, 0.2, 0.2, 0.15, 0.15])
-    row = probs.log() + 0.02 * torch.randn(5, generator=generator)  # noise breaks the ties
-    row = row[torch.randperm(5, generator=generator)]
-    cases.append(Case((row.expand(N_DRAWS, -1).clone(),), {"temperature": 1.0, "top_k": 3, "top_p": 0.6}))
+        kwargs = {"temperature": temperature, "top_k": _randint(generator, 1, len(row))}
+        if temperature == 1.0:
+            kwargs["top_p"] = float(torch.empty(1).uniform_(0.3, 0.9, generator=generator))
+        cases.append(Case((_identical_rows(row),), kwargs))
     return cases
 
 
+def _sampling_edge_cases(generator):
+    """Every option alone and together, at temperatures on both sides of 1; ties; greedy decoding."""
+    row = torch.tensor([1.2, -0.3, 0.4, 2.0, -1.5, 0.9])  # probabilities 0.36, 0.08, 0.16, 0.80 (T = 1) ...
+    tied = torch.tensor([1.0, 0.0, 2.0, 1.0, -0.5])  # top-k 2 keeps three tokens
+    greedy = torch.randn(30, 7, generator=generator)  # rows 0-23 have two tied maxima, row 24 is constant
+    for i, j in enumerate(torch.randint(1, 7, (24,), generator=generator).tolist()):
+        greedy[i, [j - 1, j]] = greedy[i].max() + 1
+    greedy[24] = 0.5
+    # Both filters, whose order matters on this row: top-k 3 then top-p 0.6 keeps the two most likely
+    # tokens (0.43, then 0.71 of the renormalised mass); top-p first would keep three (0.3, 0.5, 0.7).
+    both = torch.tensor([0.15, 0.3, 0.2, 0.15, 0.2]).log() + torch.tensor([0.0, 0.0, 0.01, -0.01, -0.02])
+    return [
+        Case((greedy,), {"temperature": 0}, label="temperature 0 is greedy; ties go to the lowest id"),
+        Case((row,), {"temperature": 0}, label="temperature 0, unbatched row: a single id"),
+        Case((_identical_rows(row),), {}, label="the defaults: temperature 1, no filter"),
+        Case((_identical_rows(row),), {"temperature": 0.5}, label="temperature 0.5"),
+        Case((_identical_rows(row),), {"temperature": 2.0}, label="temperature 2"),
+        Case((_identical_rows(tied),), {"top_k": 2}, label="top_k alone, ties with the k-th largest"),
+        Case((_identical_rows(row),), {"temperature": 1.5, "top_k": 10}, label="top_k beyond the vocabulary"),
+        Case((_identical_rows(tied),), {"top_p": 0.3}, label="top_p alone, ties at the crossing token"),
+        Case((_identical_rows(row),), {"temperature": 0.4, "top_p": 0.8}, label="top_p at temperature 0.4"),
+        Case((_identical_rows(row),), {"temperature": 3.0, "top_p": 0.6}, label="top_p at temperature 3"),
+        Case((_identical_rows(row),), {"top_p": 1.0}, label="top_p = 1 keeps every token"),
+        Case((_identical_rows(both),), {"top_k": 3, "top_p": 0.6}, label="top_k then top_p, whose order matters"),
+        Case((_identical_rows(row, 100, 200),), {"temperature": 2.0, "top_k": 4, "top_p": 0.7},
+             label="every option, two batch dimensions"),
+        Case((row,), {"temperature": 0.7, "top_k": 3}, label="unbatched row: one id, of shape ()"),
+    ]
+
+
 def _sampling_probabilities(logits, temperature=1.0, top_k=None, top_p=None):
-    """Closed form for one row of logits ``(V,)``: the probability of each token, in float64."""
-    row = logits[0].double()
+    """Closed form: each row's probability of each token, ``(rows, V)`` in float64."""
+    rows = logits.reshape(-1, logits.shape[-1]).double()  # (rows, V)
     if temperature == 0:
-        return torch.nn.functional.one_hot(row.argmax(), row.numel()).double()
-    probs = torch.exp((row - row.max()) / temperature)
+        return torch.nn.functional.one_hot(rows.argmax(dim=-1), rows.shape[-1]).double()
+    probs = torch.exp((rows - rows.amax(dim=-1, keepdim=True)) / temperature)
     if top_k is not None:
-        probs[row < torch.topk(row, min(top_k, row.numel())).values[-1]] = 0.0
-    probs /= probs.sum()
-    if top_p is not None:
-        mass_above = torch.stack([probs[probs > q].sum() for q in probs])
+        kth = torch.topk(rows, min(top_k, rows.shape[-1]), dim=-1).values[:, -1:]  # (rows, 1)
+        probs[rows < kth] = 0.0
+    probs /= probs.sum(dim=-1, keepdim=True)
+    if top_p is not None and top_p < 1:
+        mass_above = (probs[:, None, :] * (probs[:, None, :] > probs[:, :, None])).sum(dim=-1)  # (rows, V)
         probs[mass_above >= top_p] = 0.0
-        probs /= probs.sum()
+        probs /= probs.sum(dim=-1, keepdim=True)
     return probs
 
 
 class FrequencyCheck(Check):
-    """Draws must follow the closed-form distribution: each token's frequency within 5 standard errors."""
+    """Greedy decoding must return each row's argmax exactly; draws from copies of one row must follow
+    the closed-form distribution, each token's frequency within 5 standard errors."""
 
     def compare(self, case, actual):
         logits = case.args[0]
-        if not isinstance(actual, torch.Tensor) or actual.shape != logits.shape[:-1]:
-            return f"expected one token id per row, a tensor of shape {tuple(logits.shape[:-1])}"
-        if actual.dtype.is_floating_point or actual.min() < 0 or actual.max() >= logits.shape[-1]:
-            return "expected integer token ids between 0 and vocab_size - 1"
-        probs = self.reference(*case.args, **case.kwargs)
-        frequencies = torch.bincount(actual.long(), minlength=logits.shape[-1]).double() / actual.numel()
+        shape = tuple(logits.shape[:-1])
+        if not isinstance(actual, torch.Tensor) or tuple(actual.shape) != shape:
+            return f"expected one token id per row, a tensor of shape {shape}"
+        if actual.dtype != torch.int64:
+            return f"expected token ids of dtype torch.int64, got {actual.dtype}"
+        if actual.numel() and (actual.min() < 0 or actual.max() >= logits.shape[-1]):
+            return "expected token ids between 0 and vocab_size - 1"
+        probs = self.reference(*case.args, **case.kwargs)  # (rows, V)
+        if case.kwargs.get("temperature", 1.0) == 0:
+            expected = probs.argmax(dim=-1)
+            wrong = (actual.flatten() != expected).nonzero().flatten().tolist()
+            if wrong:
+                return (f"row {wrong[0]}: expected the most likely token {int(expected[wrong[0]])} (the lowest id "
+                        f"among tied ones), got {int(actual.flatten()[wrong[0]])}")
+            return None
+        probs = probs[0]  # every row is a copy of the first
+        frequencies = torch.bincount(actual.flatten(), minlength=logits.shape[-1]).double() / actual.numel()
         if bool(((frequencies > 0) & (probs == 0)).any()):
             return "drew a token that the settings exclude (probability zero)"
         bound = 5 * torch.sqrt(probs * (1 - probs) / actual.numel()) + 1.0 / actual.numel()
@@ -236,25 +354,57 @@ register(
         function="sample_next_token",
         cases=_sampling_cases,
         reference=_sampling_probabilities,
+        edge_cases=_sampling_edge_cases,
         forbid=("topk", "kthvalue"),
         forbid_ops=("aten::topk", "aten::kthvalue"),
-        description=f"over {N_DRAWS} draws, each token's frequency matches the closed-form distribution for "
-                    "temperatures 0.5 and 2, top-k, top-p at temperatures 0.4 and 3, top-k then top-p, and "
-                    "temperature 0 is always the argmax",
+        description=f"over {N_DRAWS} draws, each token's frequency matches the closed-form distribution for the "
+                    "defaults, temperatures 0.5 and 2, top-k (ties kept, beyond the vocabulary), top-p (ties, "
+                    "temperatures 0.4 and 3, p = 1), top-k then top-p, unbatched and batched logits; "
+                    "temperature 0 is the argmax, the lowest id among ties",
     )
 )
 
 
+class ExactCheck(Check):
+    """Outputs must equal the reference's, and tensors must have its dtype (``compare_outputs`` converts)."""
+
+    def compare(self, case, actual):
+        expected = self.reference(*case.args, **case.kwargs)
+        if isinstance(actual, torch.Tensor) and actual.dtype != expected.dtype:
+            return f"expected dtype {expected.dtype}, got {actual.dtype}"
+        return compare_outputs(actual, expected, self.rtol, self.atol)
+
+
+def _tasks(inputs, labels, n_symbols):
+    """Rows ``x1 y1 ... xk yk xq`` from ``inputs`` ``(n_tasks, k + 1)`` and label indices ``(n_tasks, k + 1)``."""
+    n_tasks = inputs.shape[0]
+    return torch.stack((inputs, labels + n_symbols), dim=-1).reshape(n_tasks, -1)[:, :-1]  # (n_tasks, 2k + 1)
+
+
 def _lookup_cases(generator):
     cases = []
-    for k in (0, 1, _randint(generator, 2, 6), _randint(generator, 7, 20)):
+    for k in (_randint(generator, 1, 6), _randint(generator, 7, 20)):
         n_symbols, n_labels = _randint(generator, 2, 10), _randint(generator, 2, 5)
         n_tasks = _randint(generator, 1, 30)
         inputs = torch.randint(n_symbols, (n_tasks, k + 1), generator=generator)
         labels = torch.randint(n_labels, (n_tasks, n_symbols), generator=generator).gather(1, inputs)
-        tokens = torch.stack((inputs, labels + n_symbols), dim=-1).reshape(n_tasks, -1)[:, :-1]
-        cases.append(Case((tokens, n_symbols)))
+        cases.append(Case((_tasks(inputs, labels, n_symbols), n_symbols)))
     return cases
+
+
+def _lookup_edge_cases(generator):
+    """Where the query appears: nowhere, first, last, several times; no examples; one task."""
+    n_symbols = 5
+    inputs = torch.tensor([[0, 1, 2, 0], [3, 1, 2, 3], [1, 2, 4, 4], [2, 2, 0, 2], [4, 0, 1, 3]])  # last: query
+    labels = torch.tensor([[3, 1, 2, 3], [2, 1, 0, 2], [0, 1, 3, 3], [1, 1, 0, 1], [2, 2, 2, 3]])
+    tokens = _tasks(inputs, labels, n_symbols)  # (5, 7): tasks 0 and 1 find the query first, 2 last, 3 twice
+    return [
+        Case((tokens, n_symbols), label="the query in the first, the last, or several examples, or nowhere"),
+        Case((tokens[4:], n_symbols), label="one task, whose query is absent: guess label 0"),
+        Case((tokens[:, -1:], n_symbols), label="no examples (k = 0): guess label 0"),
+        Case((_tasks(inputs[:, 1:], labels[:, 1:] + 3, 2 + n_symbols), 2 + n_symbols),
+             label="labels from 3 up, seven symbols"),
+    ]
 
 
 def _lookup_reference(tokens, n_symbols):
@@ -268,30 +418,31 @@ def _lookup_reference(tokens, n_symbols):
 
 
 register(
-    Check(
+    ExactCheck(
         name="icl.lookup_predictions",
         function="lookup_predictions",
         cases=_lookup_cases,
         reference=_lookup_reference,
+        edge_cases=_lookup_edge_cases,
         rtol=0.0,
         atol=0.0,
-        description="the optimal predictor copies the label of the query's example and guesses label 0 when the "
-                    "query is absent, for 0 to 20 shots",
+        description="the optimal predictor copies the label index of the query's example and guesses label 0 when "
+                    "the query is absent, as int64: the query first, last, repeated, absent, no examples, one task",
     )
 )
 
 
 def _query_accuracy_cases(generator):
-    """Logits of tasks for 0 to 12 shots, where a token that is not a label often leads at the query.
+    """Logits of tasks for 1 to 12 shots, where a token that is not a label often leads at the query.
 
-    The vocabulary may hold up to three tokens after the labels (the last case always does): only the
-    labels compete. About 60% of the answers are the right label at the query, the rest random, so that
-    reading another position, or all of the vocabulary, changes the accuracy.
+    The vocabulary may hold up to three tokens after the labels: only the labels compete. About 60%
+    of the answers are the right label at the query, the rest random, so that reading another
+    position, or all of the vocabulary, changes the accuracy.
     """
     cases = []
-    for i, k in enumerate((0, 1, _randint(generator, 2, 5), _randint(generator, 6, 12))):
+    for k in (_randint(generator, 1, 5), _randint(generator, 6, 12)):
         n_symbols, n_labels = _randint(generator, 2, 10), _randint(generator, 2, 5)
-        n_others = n_symbols + _randint(generator, 1 if i == 3 else 0, 3)  # symbols and tokens after the labels
+        n_others = n_symbols + _randint(generator, 0, 3)  # symbols and tokens after the labels
         vocab_size = n_labels + n_others
         n_tasks = _randint(generator, 20, 60)
         logits = torch.randn(n_tasks, 2 * k + 1, vocab_size, generator=generator) * 3
@@ -307,6 +458,30 @@ def _query_accuracy_cases(generator):
     return cases
 
 
+def _query_accuracy_edge_cases(generator):
+    """Six tasks of two shots (T = 5) over symbols 0-2, labels 3-5 and two more tokens 6-7, whose
+    non-labels lead at the query in some tasks and whose labels lead one position earlier."""
+    logits = torch.randn(6, 5, 8, generator=generator)
+    logits[:, -2, 3] = 10.0  # one position earlier, label 0 leads everywhere
+    logits[:, -1] = torch.tensor([[9.0, 0.0, 0.0, 1.0, 2.0, 0.0, 0.0, 0.0],  # symbol 0 leads; label 1
+                                  [0.0, 0.0, 0.0, 0.0, 0.5, 3.0, 8.0, 0.0],  # token 6 leads; label 2
+                                  [0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 7.0],  # labels 0 and 1 tied: label 0
+                                  [0.0, 0.0, 0.0, 4.0, 1.0, 2.0, 0.0, 0.0],  # label 0
+                                  [0.0, 0.0, 0.0, 0.0, 2.0, 2.0, 0.0, 0.0],  # labels 1 and 2 tied: label 1
+                                  [0.0, 5.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0]])  # symbol 1 leads; label 2
+    right = torch.tensor([1, 2, 0, 0, 1, 2])
+    wrong = (right + 1) % 3
+    some = torch.tensor([1, 0, 0, 2, 0, 0])  # right in tasks 0 and 2 (a tie)
+    return [
+        Case((logits, right, 3, 3), label="every task right: 1.0, though symbols and later tokens lead"),
+        Case((logits, wrong, 3, 3), label="no task right: 0.0"),
+        Case((logits, some, 3, 3), label="two tasks of six right, tied labels go to the lowest index"),
+        Case((logits[:, -1:], some, 3, 3), label="no examples (T = 1): the query is position 0"),
+        Case((logits[1:2], right[1:2], 3, 3), label="one task, whose answer is not label 0"),
+        Case((logits[:, :, :6], right, 3, 3), label="no token after the labels"),
+    ]
+
+
 def _query_accuracy_reference(logits, answers, n_symbols, n_labels):
     """A plain loop: each task's best label at its last position, counted when it is the answer."""
     n_right = 0
@@ -316,15 +491,26 @@ def _query_accuracy_reference(logits, answers, n_symbols, n_labels):
     return n_right / len(answers)
 
 
+class FloatCheck(Check):
+    """The result must be a Python float (not a tensor, nor an int) equal to the reference's."""
+
+    def compare(self, case, actual):
+        if not isinstance(actual, float):
+            return f"expected a Python float (use .item()), got {type(actual).__name__}"
+        return super().compare(case, actual)
+
+
 register(
-    Check(
+    FloatCheck(
         name="icl.query_accuracy",
         function="query_accuracy",
         cases=_query_accuracy_cases,
         reference=_query_accuracy_reference,
+        edge_cases=_query_accuracy_edge_cases,
         rtol=0.0,
         atol=1e-6,  # float32 rounding of a mean; one task more or less right moves it by at least 1/60
-        description="the fraction of tasks whose best label at the last position is the answer, as a float, "
-                    "for 0 to 12 shots, where a token that is not a label often has the largest logit",
+        description="the fraction of tasks whose best label at the last position is the answer, as a Python float: "
+                    "a symbol or a later token leading, tied labels (the lowest index wins), all or none right, "
+                    "no examples, one task",
     )
 )

@@ -29,7 +29,8 @@ def max_shots(examples, query, context_window, count_tokens):
 
     Returns the largest ``k`` such that ``count_tokens(build_prompt(examples[:k], query))`` is at
     most ``context_window`` tokens; ``count_tokens`` maps a string to its number of tokens.
-    Raises ``ValueError`` when even the zero-shot prompt does not fit.
+    Raises ``ValueError`` when even the zero-shot prompt does not fit; its message gives the
+    zero-shot prompt's number of tokens and the window, and says what to do.
     """
     fitting = [k for k in range(len(examples) + 1)
                if count_tokens(build_prompt(examples[:k], query)) <= context_window]
@@ -46,8 +47,14 @@ def count_words(text):
 
 
 def max_shots_in_words(examples, query, context_window):
-    """``max_shots`` with words as tokens (a function of strings and numbers, for the grader)."""
-    return max_shots(examples, query, context_window, count_words)
+    """``max_shots`` with words as tokens (a function of strings and numbers, for the grader).
+
+    Where ``max_shots`` raises ``ValueError``, returns the error's message instead.
+    """
+    try:
+        return max_shots(examples, query, context_window, count_words)
+    except ValueError as error:
+        return str(error)
 
 
 def top_k_filter(logits, k):

@@ -1,6 +1,7 @@
 """Hidden checks of Chapter 2, In-context learning: prompts, context budgets, decoding filters, sampling."""
 
 import math
+import re
 
 import torch
 
@@ -83,12 +84,37 @@ def _words_in_prompt(n_examples_words, query_words, instruction_words=3, label_w
 
 
 def _max_shots_reference(examples, query, context_window):
-    """Count words with a closed form per block instead of building any string (cases always fit k = 0)."""
+    """Count words with a closed form per block instead of building any string; ``None`` when even
+    the zero-shot prompt does not fit."""
     text_words = [len(text.split()) for text, _ in examples]
+    if _words_in_prompt([], len(query.split())) > context_window:
+        return None
     k = 0
     while k < len(examples) and _words_in_prompt(text_words[: k + 1], len(query.split())) <= context_window:
         k += 1
     return k
+
+
+class MaxShotsCheck(Check):
+    """``max_shots_in_words`` returns ``max_shots``'s number, or the message of its ``ValueError``, which
+    must give the zero-shot prompt's number of words and the window."""
+
+    def compare(self, case, actual):
+        examples, query, context_window = case.args
+        expected = self.reference(*case.args)
+        if expected is not None:
+            if isinstance(actual, str):
+                return f"raised ValueError ({actual[:200]!r}), but {expected} examples fit"
+            return compare_outputs(actual, expected, self.rtol, self.atol)
+        zero_shot = _words_in_prompt([], len(query.split()))
+        if not isinstance(actual, str):
+            return (f"the zero-shot prompt has {zero_shot} words, more than the window of {context_window}: "
+                    f"expected a ValueError, got {actual!r}")
+        numbers = re.findall(r"\d+", actual)
+        if str(zero_shot) not in numbers or str(context_window) not in numbers:
+            return (f"the ValueError's message must give the zero-shot prompt's number of tokens ({zero_shot}) "
+                    f"and the window ({context_window}); got {actual[:200]!r}")
+        return None
 
 
 def _max_shots_cases(generator):
@@ -114,13 +140,16 @@ def _max_shots_edge_cases(generator):
         Case((examples, "loved it", fits[3] - 1), label="one word short of three examples"),
         Case((examples, "loved it", fits[4]), label="the window fits exactly every example"),
         Case((examples, "loved it", fits[4] + 50), label="the window is larger than every example"),
+        Case((examples, "a very bad book", _words_in_prompt([], 4) - 1),
+             label="the window one word short of the zero-shot prompt: ValueError"),
+        Case((examples, "loved it", 0), label="a window of 0 tokens: ValueError"),
         Case((long_first, "loved it", fits[2]),
              label="a first example too long for the window, then short ones: examples are taken from the start"),
     ]
 
 
 register(
-    Check(
+    MaxShotsCheck(
         name="icl.max_shots",
         function="max_shots_in_words",
         cases=_max_shots_cases,
@@ -128,7 +157,8 @@ register(
         edge_cases=_max_shots_edge_cases,
         description="max_shots, counting whitespace-separated words as tokens, is the largest k whose prompt "
                     "fits the window: no examples, windows that fit exactly 0, 2 or every example or one word "
-                    "less, and a long first example",
+                    "less, a long first example; a window too small for the zero-shot prompt raises a ValueError "
+                    "whose message gives both numbers",
     )
 )
 

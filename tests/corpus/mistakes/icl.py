@@ -11,7 +11,10 @@ def count_words(text):
 
 
 def max_shots_in_words(examples, query, context_window):
-    return max_shots(examples, query, context_window, count_words)
+    try:
+        return max_shots(examples, query, context_window, count_words)
+    except ValueError as error:
+        return str(error)
 '''
 
 
@@ -31,8 +34,10 @@ def build_prompt(examples, query, instruction="Classify this review:", label_nam
 ''',
     "max_shots_in_words": _max_shots('''
 def max_shots(examples, query, context_window, count_tokens):
-    if count_tokens(build_prompt([], query)) > context_window:
-        raise ValueError("the zero-shot prompt does not fit: use a larger window or a shorter query")
+    n_zero_shot = count_tokens(build_prompt([], query))
+    if n_zero_shot > context_window:
+        raise ValueError(f"the zero-shot prompt has {n_zero_shot} tokens but the window only {context_window}: "
+                         "use a larger window or a shorter query")
     k = 0
     while k < len(examples) and count_tokens(build_prompt(examples[: k + 1], query)) <= context_window:
         k += 1
@@ -133,8 +138,9 @@ def build_prompt(examples, query, instruction="Classify this review:", label_nam
     "max_shots_in_words": {
         "an exact fit is rejected (< instead of <=)": _max_shots('''
 def max_shots(examples, query, context_window, count_tokens):
-    if count_tokens(build_prompt([], query)) > context_window:
-        raise ValueError("the zero-shot prompt does not fit: use a larger window")
+    n_zero_shot = count_tokens(build_prompt([], query))
+    if n_zero_shot > context_window:
+        raise ValueError(f"{n_zero_shot} tokens of zero-shot prompt exceed the window of {context_window}: shorten it")
     k = 0
     while k < len(examples) and count_tokens(build_prompt(examples[: k + 1], query)) < context_window:
         k += 1
@@ -147,13 +153,15 @@ def max_shots(examples, query, context_window, count_tokens):
         if count_tokens(build_prompt(examples[len(examples) - k :], query)) <= context_window:
             best = k
     if best is None:
-        raise ValueError("the zero-shot prompt does not fit: use a larger window")
+        n_zero_shot = count_tokens(build_prompt([], query))
+        raise ValueError(f"{n_zero_shot} tokens of zero-shot prompt exceed the window of {context_window}: shorten it")
     return best
 '''),
         "skips an example that does not fit and tries the next": _max_shots('''
 def max_shots(examples, query, context_window, count_tokens):
-    if count_tokens(build_prompt([], query)) > context_window:
-        raise ValueError("the zero-shot prompt does not fit: use a larger window")
+    n_zero_shot = count_tokens(build_prompt([], query))
+    if n_zero_shot > context_window:
+        raise ValueError(f"{n_zero_shot} tokens of zero-shot prompt exceed the window of {context_window}: shorten it")
     chosen = []
     for example in examples:
         if count_tokens(build_prompt(chosen + [example], query)) <= context_window:
@@ -164,13 +172,15 @@ def max_shots(examples, query, context_window, count_tokens):
 def max_shots(examples, query, context_window, count_tokens):
     fitting = [k for k in range(len(examples)) if count_tokens(build_prompt(examples[:k], query)) <= context_window]
     if not fitting:
-        raise ValueError("the zero-shot prompt does not fit: use a larger window")
+        n_zero_shot = count_tokens(build_prompt([], query))
+        raise ValueError(f"{n_zero_shot} tokens of zero-shot prompt exceed the window of {context_window}: shorten it")
     return max(fitting)
 '''),
         "the query left out of the count": _max_shots('''
 def max_shots(examples, query, context_window, count_tokens):
-    if count_tokens(build_prompt([], query)) > context_window:
-        raise ValueError("the zero-shot prompt does not fit: use a larger window")
+    n_zero_shot = count_tokens(build_prompt([], query))
+    if n_zero_shot > context_window:
+        raise ValueError(f"{n_zero_shot} tokens of zero-shot prompt exceed the window of {context_window}: shorten it")
     k = 0
     while k < len(examples) and count_tokens(build_prompt(examples[: k + 1], "")) <= context_window:
         k += 1
@@ -181,16 +191,33 @@ def max_shots(examples, query, context_window, count_tokens):
     def n_tokens(k):
         return len(build_prompt(examples[:k], query).split(" "))
     if n_tokens(0) > context_window:
-        raise ValueError("the zero-shot prompt does not fit: use a larger window")
+        raise ValueError(f"{n_tokens(0)} tokens of zero-shot prompt exceed the window of {context_window}: shorten it")
     k = 0
     while k < len(examples) and n_tokens(k + 1) <= context_window:
         k += 1
     return k
 '''),
-        "returns the first k that does not fit": _max_shots('''
+        "returns 0 instead of raising when the zero-shot prompt does not fit": _max_shots('''
+def max_shots(examples, query, context_window, count_tokens):
+    k = 0
+    while k < len(examples) and count_tokens(build_prompt(examples[: k + 1], query)) <= context_window:
+        k += 1
+    return k
+'''),
+        "an error message without the numbers": _max_shots('''
 def max_shots(examples, query, context_window, count_tokens):
     if count_tokens(build_prompt([], query)) > context_window:
-        raise ValueError("the zero-shot prompt does not fit: use a larger window")
+        raise ValueError("the prompt is too long for the context window: shorten the query")
+    k = 0
+    while k < len(examples) and count_tokens(build_prompt(examples[: k + 1], query)) <= context_window:
+        k += 1
+    return k
+'''),
+        "returns the first k that does not fit": _max_shots('''
+def max_shots(examples, query, context_window, count_tokens):
+    n_zero_shot = count_tokens(build_prompt([], query))
+    if n_zero_shot > context_window:
+        raise ValueError(f"{n_zero_shot} tokens of zero-shot prompt exceed the window of {context_window}: shorten it")
     for k in range(1, len(examples) + 1):
         if count_tokens(build_prompt(examples[:k], query)) > context_window:
             return k

@@ -7,7 +7,7 @@ import solutions.icl as I
 from autograder.checks import check, draw_cases, get
 
 NAMES = {"build_prompt": "build_prompt", "max_shots": "max_shots_in_words", "top_k_filter": "top_k_filter",
-         "top_p_filter": "top_p_filter", "sample_next_token": "sample_next_token",
+         "top_p_filter": "top_p_filter", "sample_next_token": "sample_with_seed",
          "lookup_predictions": "lookup_predictions", "query_accuracy": "query_accuracy"}
 
 
@@ -33,8 +33,19 @@ def test_sampling_reference_passes_on_several_seeds():
     for seed in range(8):
         torch.manual_seed(seed)
         for case in draw_cases(check_, seed):
-            reason = check_.compare(case, I.sample_next_token(*case.args, **case.kwargs))
+            reason = check_.compare(case, I.sample_with_seed(*case.args, **case.kwargs))
             assert reason is None, f"seed {seed}, {case.describe()}: {reason}"
+
+
+def seeded(sample):
+    """``sample_with_seed`` around another sampler, as the given cell wraps the student's."""
+    def sample_with_seed(logits, seed, temperature=1.0, top_k=None, top_p=None):
+        try:
+            return torch.stack([sample(logits, temperature, top_k, top_p, torch.Generator().manual_seed(seed))
+                                for _ in range(2)])
+        except ValueError as error:
+            return str(error)
+    return sample_with_seed
 
 
 def prompt_with_trailing_space(examples, query, instruction="Classify this review:", label_name="Sentiment"):
@@ -50,12 +61,29 @@ def prompt_instruction_once(examples, query, instruction="Classify this review:"
     return instruction + "\n" + "\n\n".join(body)
 
 
-def max_shots_off_by_one(examples, query, context_window):
-    return I.max_shots(examples, query, context_window - 1, I.count_words)
+def in_words(max_shots):
+    """``max_shots_in_words`` around another ``max_shots``, as the given code wraps the student's."""
+    def max_shots_in_words(examples, query, context_window):
+        try:
+            return max_shots(examples, query, context_window, I.count_words)
+        except ValueError as error:
+            return str(error)
+    return max_shots_in_words
 
 
-def max_shots_ignoring_query(examples, query, context_window):
-    return I.max_shots(examples, "", context_window, I.count_words)
+def max_shots_off_by_one(examples, query, context_window, count_tokens):
+    return I.max_shots(examples, query, context_window - 1, count_tokens)
+
+
+def max_shots_ignoring_query(examples, query, context_window, count_tokens):
+    return I.max_shots(examples, "", context_window, count_tokens)
+
+
+def max_shots_returning_zero(examples, query, context_window, count_tokens):
+    try:
+        return I.max_shots(examples, query, context_window, count_tokens)
+    except ValueError:
+        return 0
 
 
 def top_k_strict(logits, k):
@@ -187,19 +215,20 @@ def accuracy_as_tensor(logits, answers, n_symbols, n_labels):
     ("build_prompt", prompt_with_trailing_space),
     ("build_prompt", prompt_without_blank_line),
     ("build_prompt", prompt_instruction_once),
-    ("max_shots", max_shots_off_by_one),
-    ("max_shots", max_shots_ignoring_query),
+    ("max_shots", in_words(max_shots_off_by_one)),
+    ("max_shots", in_words(max_shots_ignoring_query)),
+    ("max_shots", in_words(max_shots_returning_zero)),
     ("top_k_filter", top_k_strict),
     ("top_k_filter", top_k_last_dim_only_2d),
     ("top_p_filter", top_p_excluding_crossing_token),
     ("top_p_filter", top_p_on_logits_not_probs),
     ("top_p_filter", top_p_in_sorted_order),
-    ("sample_next_token", sample_ignoring_temperature),
-    ("sample_next_token", sample_multiplying_temperature),
-    ("sample_next_token", sample_filters_before_temperature),
-    ("sample_next_token", sample_always_greedy),
-    ("sample_next_token", sample_ignoring_filters),
-    ("sample_next_token", sample_top_p_before_top_k),
+    ("sample_next_token", seeded(sample_ignoring_temperature)),
+    ("sample_next_token", seeded(sample_multiplying_temperature)),
+    ("sample_next_token", seeded(sample_filters_before_temperature)),
+    ("sample_next_token", seeded(sample_always_greedy)),
+    ("sample_next_token", seeded(sample_ignoring_filters)),
+    ("sample_next_token", seeded(sample_top_p_before_top_k)),
     ("lookup_predictions", lookup_first_label_always),
     ("lookup_predictions", lookup_guess_one),
     ("query_accuracy", accuracy_over_whole_vocabulary),
@@ -213,8 +242,66 @@ def accuracy_as_tensor(logits, answers, n_symbols, n_labels):
     ("query_accuracy", accuracy_as_tensor),
 ])
 def test_wrong_answer_fails(name, wrong):
-    # the grader fails a part whose function raises, as max_shots_off_by_one does when the window
-    # holds exactly the zero-shot prompt, just as it fails a mismatch
-    with pytest.raises((AssertionError, ValueError)):
+    with pytest.raises(AssertionError):
         for _ in range(3):
             check(f"icl.{name}", wrong)
+
+
+def test_edge_cases_are_the_same_under_every_seed_and_come_first():
+    for name in NAMES:
+        check_ = get(f"icl.{name}")
+        first, second = draw_cases(check_, 1), draw_cases(check_, 2)
+        edges = [case for case in first if case.label]
+        assert edges, f"icl.{name} has no edge cases"
+        assert first[: len(edges)] == edges
+        assert [case.describe() for case in second[: len(edges)]] == [case.describe() for case in edges]
+
+
+def top_k_exactly_k(logits, k):
+    order = logits.argsort(dim=-1, descending=True)
+    keep = torch.zeros_like(logits, dtype=torch.bool).scatter(-1, order[..., :k], True)
+    return logits.masked_fill(~keep, float("-inf"))
+
+
+def test_feedback_names_the_edge_case():
+    with pytest.raises(AssertionError, match=r"\[edge case: ties with the k-th largest logit\]"):
+        check("icl.top_k_filter", top_k_exactly_k)
+
+
+def test_top_p_reference_at_p_1_keeps_a_token_whose_probability_rounds_away():
+    """By hand: e^-60 is 9e-27 of the top token's probability, lost in any float64 sum with it."""
+    logits = torch.tensor([0.0, -60.0])
+    reference = get("icl.top_p_filter").reference
+    assert torch.equal(reference(logits, 1.0), logits)
+    assert reference(logits, 0.999).tolist() == [0.0, float("-inf")]
+
+
+def test_top_p_reference_keeps_ties_together():
+    """The reviewer's case: logits [1, 1, 1, 0] at p = 0.5 keep all three tied tokens (1/3 each of 0.9)."""
+    kept = torch.isfinite(get("icl.top_p_filter").reference(torch.tensor([1.0, 1.0, 1.0, 0.0]), 0.5))
+    assert kept.tolist() == [True, True, True, False]
+
+
+def test_sampling_feedback_asks_for_the_generator():
+    def ignores_generator(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
+        return I.sample_next_token(logits, temperature, top_k, top_p, None)
+
+    with pytest.raises(AssertionError, match="generator"):
+        check("icl.sample_next_token", seeded(ignores_generator))
+
+
+def test_max_shots_feedback_asks_for_both_numbers():
+    def vague(examples, query, context_window, count_tokens):
+        if count_tokens(I.build_prompt([], query)) > context_window:
+            raise ValueError("too long")
+        return I.max_shots(examples, query, context_window, count_tokens)
+
+    with pytest.raises(AssertionError, match=r"zero-shot prompt's number of tokens \(8\) and the window \(7\)"):
+        check("icl.max_shots", in_words(vague))
+
+
+def test_query_accuracy_must_be_a_python_float():
+    check_ = get("icl.query_accuracy")
+    case = next(case for case in draw_cases(check_, 0) if case.label.startswith("every task right"))
+    assert check_.compare(case, 1) == "expected a Python float (use .item()), got int"
+    assert check_.compare(case, 1.0) is None

@@ -5,7 +5,7 @@ import re
 
 import torch
 
-from autograder.checks import Case, Check, compare_outputs, register
+from autograder.checks import Case, Check, _describe, compare_outputs, register
 
 _WORDS = ["great", "awful", "movie", "chair", "loved", "it", "this", "not", "very", "the", "a", "book"]
 
@@ -294,13 +294,13 @@ def _sampling_cases(generator):
         kwargs = {"temperature": temperature, "top_k": _randint(generator, 1, len(row))}
         if temperature == 1.0:
             kwargs["top_p"] = float(torch.empty(1).uniform_(0.3, 0.9, generator=generator))
-        cases.append(Case((_identical_rows(row),), kwargs))
+        cases.append(Case((_identical_rows(row), _randint(generator, 0, 2**31)), kwargs))
     return cases
 
 
 def _sampling_edge_cases(generator):
     """Every option alone and together, at temperatures on both sides of 1; ties; greedy decoding."""
-    row = torch.tensor([1.2, -0.3, 0.4, 2.0, -1.5, 0.9])  # probabilities 0.36, 0.08, 0.16, 0.80 (T = 1) ...
+    row = torch.tensor([1.2, -0.3, 0.4, 2.0, -1.5, 0.9])  # probabilities 0.21, 0.05, 0.10, 0.47, 0.01, 0.16 at T = 1
     tied = torch.tensor([1.0, 0.0, 2.0, 1.0, -0.5])  # top-k 2 keeps three tokens
     greedy = torch.randn(30, 7, generator=generator)  # rows 0-23 have two tied maxima, row 24 is constant
     for i, j in enumerate(torch.randint(1, 7, (24,), generator=generator).tolist()):
@@ -310,26 +310,27 @@ def _sampling_edge_cases(generator):
     # tokens (0.43, then 0.71 of the renormalised mass); top-p first would keep three (0.3, 0.5, 0.7).
     both = torch.tensor([0.15, 0.3, 0.2, 0.15, 0.2]).log() + torch.tensor([0.0, 0.0, 0.01, -0.01, -0.02])
     return [
-        Case((greedy,), {"temperature": 0}, label="temperature 0 is greedy; ties go to the lowest id"),
-        Case((row,), {"temperature": 0}, label="temperature 0, unbatched row: a single id"),
-        Case((_identical_rows(row),), {}, label="the defaults: temperature 1, no filter"),
-        Case((_identical_rows(row),), {"temperature": 0.5}, label="temperature 0.5"),
-        Case((_identical_rows(row),), {"temperature": 2.0}, label="temperature 2"),
-        Case((_identical_rows(tied),), {"top_k": 2}, label="top_k alone, ties with the k-th largest"),
-        Case((_identical_rows(row),), {"temperature": 1.5, "top_k": 10}, label="top_k beyond the vocabulary"),
-        Case((_identical_rows(tied),), {"top_p": 0.3}, label="top_p alone, ties at the crossing token"),
-        Case((_identical_rows(row),), {"temperature": 0.4, "top_p": 0.8}, label="top_p at temperature 0.4"),
-        Case((_identical_rows(row),), {"temperature": 3.0, "top_p": 0.6}, label="top_p at temperature 3"),
-        Case((_identical_rows(row),), {"top_p": 1.0}, label="top_p = 1 keeps every token"),
-        Case((_identical_rows(both),), {"top_k": 3, "top_p": 0.6}, label="top_k then top_p, whose order matters"),
-        Case((_identical_rows(row, 100, 200),), {"temperature": 2.0, "top_k": 4, "top_p": 0.7},
+        Case((greedy, 0), {"temperature": 0}, label="temperature 0 is greedy; ties go to the lowest id"),
+        Case((row, 0), {"temperature": 0}, label="temperature 0, unbatched row: a single id"),
+        Case((_identical_rows(row), 0), {}, label="the defaults: temperature 1, no filter"),
+        Case((_identical_rows(row), 0), {"temperature": 0.5}, label="temperature 0.5"),
+        Case((_identical_rows(row), 0), {"temperature": 2.0}, label="temperature 2"),
+        Case((_identical_rows(tied), 0), {"top_k": 2}, label="top_k alone, ties with the k-th largest"),
+        Case((_identical_rows(row), 0), {"temperature": 1.5, "top_k": 10}, label="top_k beyond the vocabulary"),
+        Case((_identical_rows(tied), 0), {"top_p": 0.3}, label="top_p alone, ties at the crossing token"),
+        Case((_identical_rows(row), 0), {"temperature": 0.4, "top_p": 0.8}, label="top_p at temperature 0.4"),
+        Case((_identical_rows(row), 0), {"temperature": 3.0, "top_p": 0.6}, label="top_p at temperature 3"),
+        Case((_identical_rows(row), 0), {"top_p": 1.0}, label="top_p = 1 keeps every token"),
+        Case((_identical_rows(both), 0), {"top_k": 3, "top_p": 0.6}, label="top_k then top_p, whose order matters"),
+        Case((_identical_rows(row, 100, 200), 0), {"temperature": 2.0, "top_k": 4, "top_p": 0.7},
              label="every option, two batch dimensions"),
-        Case((row,), {"temperature": 0.7, "top_k": 3}, label="unbatched row: one id, of shape ()"),
+        Case((row, 0), {"temperature": 0.7, "top_k": 3}, label="unbatched row: one id, of shape ()"),
+        Case((row, 0), {"temperature": -1.0}, label="a negative temperature: ValueError"),
     ]
 
 
-def _sampling_probabilities(logits, temperature=1.0, top_k=None, top_p=None):
-    """Closed form: each row's probability of each token, ``(rows, V)`` in float64."""
+def _sampling_probabilities(logits, seed, temperature=1.0, top_k=None, top_p=None):
+    """Closed form: each row's probability of each token, ``(rows, V)`` in float64 (whatever the seed)."""
     rows = logits.reshape(-1, logits.shape[-1]).double()  # (rows, V)
     if temperature == 0:
         return torch.nn.functional.one_hot(rows.argmax(dim=-1), rows.shape[-1]).double()
@@ -346,14 +347,23 @@ def _sampling_probabilities(logits, temperature=1.0, top_k=None, top_p=None):
 
 
 class FrequencyCheck(Check):
-    """Greedy decoding must return each row's argmax exactly; draws from copies of one row must follow
-    the closed-form distribution, each token's frequency within 5 standard errors."""
+    """``sample_with_seed`` returns two draws with generators of the same seed, which must be equal.
+    Greedy decoding must return each row's argmax exactly; draws from copies of one row must follow
+    the closed-form distribution, each token's frequency within 5 standard errors. A negative
+    temperature must raise ``ValueError`` (``sample_with_seed`` returns its message)."""
 
     def compare(self, case, actual):
         logits = case.args[0]
+        if case.kwargs.get("temperature", 1.0) < 0:
+            return None if isinstance(actual, str) else f"a negative temperature must raise ValueError, got {_describe(actual)}"
+        if isinstance(actual, str):
+            return f"raised ValueError ({actual[:200]!r}) for a temperature of at least 0"
         shape = tuple(logits.shape[:-1])
-        if not isinstance(actual, torch.Tensor) or tuple(actual.shape) != shape:
+        if not isinstance(actual, torch.Tensor) or tuple(actual.shape) != (2, *shape):
             return f"expected one token id per row, a tensor of shape {shape}"
+        if not torch.equal(actual[0], actual[1]):
+            return "two generators of the same seed gave different draws: sample with torch.multinomial(..., generator=generator)"
+        actual = actual[0]
         if actual.dtype != torch.int64:
             return f"expected token ids of dtype torch.int64, got {actual.dtype}"
         if actual.numel() and (actual.min() < 0 or actual.max() >= logits.shape[-1]):
@@ -381,7 +391,7 @@ class FrequencyCheck(Check):
 register(
     FrequencyCheck(
         name="icl.sample_next_token",
-        function="sample_next_token",
+        function="sample_with_seed",
         cases=_sampling_cases,
         reference=_sampling_probabilities,
         edge_cases=_sampling_edge_cases,
@@ -390,7 +400,8 @@ register(
         description=f"over {N_DRAWS} draws, each token's frequency matches the closed-form distribution for the "
                     "defaults, temperatures 0.5 and 2, top-k (ties kept, beyond the vocabulary), top-p (ties, "
                     "temperatures 0.4 and 3, p = 1), top-k then top-p, unbatched and batched logits; "
-                    "temperature 0 is the argmax, the lowest id among ties",
+                    "temperature 0 is the argmax, the lowest id among ties; the same seed gives the same draws; "
+                    "a negative temperature raises ValueError",
     )
 )
 

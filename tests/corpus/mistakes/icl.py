@@ -3,7 +3,7 @@ independent right one each (see ``mistakes/__init__.py``)."""
 
 ASSIGNMENT = "02-in-context-learning"
 
-# The given cell after Part 2's answer: the hidden check calls it, and it calls the answer's max_shots.
+# Given below Part 2's answer: the hidden check calls it, and it calls the answer's max_shots.
 GIVEN_MAX_SHOTS_IN_WORDS = '''
 
 def count_words(text):
@@ -18,9 +18,27 @@ def max_shots_in_words(examples, query, context_window):
 '''
 
 
+# Given below Part 5's answer: the hidden check calls it.
+GIVEN_SAMPLE_WITH_SEED = '''
+
+def sample_with_seed(logits, seed, temperature=1.0, top_k=None, top_p=None):
+    try:
+        draws = [sample_next_token(logits, temperature, top_k, top_p, torch.Generator().manual_seed(seed))
+                 for _ in range(2)]
+    except ValueError as error:
+        return str(error)
+    return torch.stack(draws)
+'''
+
+
 def _max_shots(source):
-    """A whole answer cell for Part 2 followed by the given cell."""
+    """A whole answer cell for Part 2: the answer, then the given wrapper."""
     return source + GIVEN_MAX_SHOTS_IN_WORDS
+
+
+def _sample(source):
+    """A whole answer cell for Part 5: the answer, then the given wrapper."""
+    return source + GIVEN_SAMPLE_WITH_SEED
 
 
 RIGHT = {
@@ -60,7 +78,7 @@ def top_p_filter(logits, p):
     smallest = torch.where(before < p, ranked, torch.ones_like(ranked)).amin(dim=-1, keepdim=True)
     return torch.where(probs >= smallest, logits, torch.full_like(logits, -math.inf))
 ''',
-    "sample_next_token": '''
+    "sample_with_seed": _sample('''
 def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
     if temperature < 0:
         raise ValueError("temperature must not be negative")
@@ -73,7 +91,7 @@ def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator
         scaled = top_p_filter(scaled, top_p)
     flat = torch.softmax(scaled, dim=-1).view(-1, logits.shape[-1])
     return torch.multinomial(flat, 1, generator=generator).view(logits.shape[:-1])
-''',
+'''),
     "lookup_predictions": '''
 def lookup_predictions(tokens, n_symbols):
     predictions = []
@@ -335,8 +353,8 @@ def top_p_filter(logits, p):
     return sorted_logits.masked_fill(sorted_logits < smallest, float("-inf"))
 ''',
     },
-    "sample_next_token": {
-        "filters before dividing by the temperature": '''
+    "sample_with_seed": {
+        "filters before dividing by the temperature": _sample('''
 def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
     if temperature < 0:
         raise ValueError("temperature must not be negative")
@@ -348,8 +366,8 @@ def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator
         logits = top_p_filter(logits, top_p)
     probs = torch.softmax(logits / temperature, dim=-1).reshape(-1, logits.shape[-1])
     return torch.multinomial(probs, 1, generator=generator).reshape(logits.shape[:-1])
-''',
-        "top_p before top_k": '''
+'''),
+        "top_p before top_k": _sample('''
 def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
     if temperature < 0:
         raise ValueError("temperature must not be negative")
@@ -362,8 +380,8 @@ def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator
         logits = top_k_filter(logits, top_k)
     probs = torch.softmax(logits, dim=-1).reshape(-1, logits.shape[-1])
     return torch.multinomial(probs, 1, generator=generator).reshape(logits.shape[:-1])
-''',
-        "top_p ignored when top_k is given (elif)": '''
+'''),
+        "top_p ignored when top_k is given (elif)": _sample('''
 def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
     if temperature < 0:
         raise ValueError("temperature must not be negative")
@@ -376,8 +394,8 @@ def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator
         logits = top_p_filter(logits, top_p)
     probs = torch.softmax(logits, dim=-1).reshape(-1, logits.shape[-1])
     return torch.multinomial(probs, 1, generator=generator).reshape(logits.shape[:-1])
-''',
-        "multiplies by the temperature": '''
+'''),
+        "multiplies by the temperature": _sample('''
 def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
     if temperature < 0:
         raise ValueError("temperature must not be negative")
@@ -390,8 +408,8 @@ def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator
         logits = top_p_filter(logits, top_p)
     probs = torch.softmax(logits, dim=-1).reshape(-1, logits.shape[-1])
     return torch.multinomial(probs, 1, generator=generator).reshape(logits.shape[:-1])
-''',
-        "temperature 0 as a tiny temperature: ties drawn at random": '''
+'''),
+        "temperature 0 as a tiny temperature: ties drawn at random": _sample('''
 def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
     if temperature < 0:
         raise ValueError("temperature must not be negative")
@@ -402,8 +420,8 @@ def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator
         logits = top_p_filter(logits, top_p)
     probs = torch.softmax(logits, dim=-1).reshape(-1, logits.shape[-1])
     return torch.multinomial(probs, 1, generator=generator).reshape(logits.shape[:-1])
-''',
-        "one id per row of a flattened batch: shape (rows,)": '''
+'''),
+        "one id per row of a flattened batch: shape (rows,)": _sample('''
 def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
     if temperature < 0:
         raise ValueError("temperature must not be negative")
@@ -416,8 +434,34 @@ def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator
         logits = top_p_filter(logits, top_p)
     probs = torch.softmax(logits, dim=-1).reshape(-1, logits.shape[-1])
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-''',
-        "top_k ignored": '''
+'''),
+        "the generator ignored: torch's global one draws": _sample('''
+def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
+    if temperature < 0:
+        raise ValueError("temperature must not be negative")
+    if temperature == 0:
+        return logits.argmax(dim=-1)
+    logits = logits / temperature
+    if top_k is not None:
+        logits = top_k_filter(logits, top_k)
+    if top_p is not None:
+        logits = top_p_filter(logits, top_p)
+    probs = torch.softmax(logits, dim=-1).reshape(-1, logits.shape[-1])
+    return torch.multinomial(probs, 1).reshape(logits.shape[:-1])
+'''),
+        "a negative temperature decodes greedily instead of raising": _sample('''
+def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
+    if temperature <= 0:
+        return logits.argmax(dim=-1)
+    logits = logits / temperature
+    if top_k is not None:
+        logits = top_k_filter(logits, top_k)
+    if top_p is not None:
+        logits = top_p_filter(logits, top_p)
+    probs = torch.softmax(logits, dim=-1).reshape(-1, logits.shape[-1])
+    return torch.multinomial(probs, 1, generator=generator).reshape(logits.shape[:-1])
+'''),
+        "top_k ignored": _sample('''
 def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
     if temperature < 0:
         raise ValueError("temperature must not be negative")
@@ -428,7 +472,7 @@ def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator
         logits = top_p_filter(logits, top_p)
     probs = torch.softmax(logits, dim=-1).reshape(-1, logits.shape[-1])
     return torch.multinomial(probs, 1, generator=generator).reshape(logits.shape[:-1])
-''',
+'''),
     },
     "lookup_predictions": {
         "an absent query takes the first example's label (argmax of all False is 0)": '''

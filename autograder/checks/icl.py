@@ -350,14 +350,14 @@ class FrequencyCheck(Check):
     """``sample_with_seed`` returns two draws with generators of the same seed, which must be equal.
     Greedy decoding must return each row's argmax exactly; draws from copies of one row must follow
     the closed-form distribution, each token's frequency within 5 standard errors. A negative
-    temperature must raise ``ValueError`` (``sample_with_seed`` returns its message)."""
+    temperature must raise ``ValueError`` (``sample_with_seed`` returns ``"ValueError"``)."""
 
     def compare(self, case, actual):
         logits = case.args[0]
         if case.kwargs.get("temperature", 1.0) < 0:
-            return None if isinstance(actual, str) else f"a negative temperature must raise ValueError, got {_describe(actual)}"
+            return None if actual == "ValueError" else f"a negative temperature must raise ValueError, got {_describe(actual)}"
         if isinstance(actual, str):
-            return f"raised ValueError ({actual[:200]!r}) for a temperature of at least 0"
+            return "raised ValueError for a temperature of at least 0"
         shape = tuple(logits.shape[:-1])
         if not isinstance(actual, torch.Tensor) or tuple(actual.shape) != (2, *shape):
             return f"expected one token id per row, a tensor of shape {shape}"

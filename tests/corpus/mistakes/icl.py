@@ -21,12 +21,11 @@ def max_shots_in_words(examples, query, context_window):
 # Given below Part 5's answer: the hidden check calls it.
 GIVEN_SAMPLE_WITH_SEED = '''
 
-def sample_with_seed(logits, seed, temperature=1.0, top_k=None, top_p=None):
+def sample_with_seed(logits, seed, **options):
     try:
-        draws = [sample_next_token(logits, temperature, top_k, top_p, torch.Generator().manual_seed(seed))
-                 for _ in range(2)]
-    except ValueError as error:
-        return str(error)
+        draws = [sample_next_token(logits, generator=torch.Generator().manual_seed(seed), **options) for _ in range(2)]
+    except ValueError:
+        return "ValueError"
     return torch.stack(draws)
 '''
 

@@ -120,6 +120,8 @@ def report(spec, result, only=None):
         visible = {True: "passed", False: "failed", None: "not run"}[part["visible"]]
         lines.append(f"{'PASS' if ok else 'FAIL'}  {name}: {part['score']:g}/{part['points']:g} points; "
                      f"visible tests {visible}, hidden checks {hidden}/{len(part['checks'])} passed")
+        if part.get("note"):
+            lines.append(f"      {part['note']}")
         if ok:
             continue
         if part["error"]:

@@ -72,6 +72,8 @@ def student_report(result, chapters=course.CHAPTERS):
                         f"<td>{score}</td><td>written answer, graded by hand{comment}</td></tr>")
             continue
         details = [f"visible tests: {_mark(part['visible'])}"]
+        if part.get("note"):
+            details.append(f"<small>{e(part['note'])}</small>")
         if part["error"]:
             details.append(f"<pre>{e(part['error'])}</pre>")
         for check in part["checks"]:

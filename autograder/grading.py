@@ -167,6 +167,25 @@ def scan_integrity(plan, spec, result):
     return tainted
 
 
+# One mistake costs one part: a part that fails while it uses an answer whose own part failed is
+# judged again with the reference's answer in its place (the source notebook's solution cell, run
+# in the sandbox), between these two grader cells, which put the student's functions back.
+SWAP_IN = "__grader_swapped__ = ({{n: globals()[n] for n in {names!r} if n in globals()}}, {names!r})"
+SWAP_OUT = """for __grader_name__ in __grader_swapped__[1]:
+    globals().pop(__grader_name__, None)
+globals().update(__grader_swapped__[0])
+del __grader_swapped__, __grader_name__
+"""
+
+
+def reference_answers(spec):
+    """The source notebook's answer cells: grade id -> (the reference's source, names it defines)."""
+    if spec is None:
+        return {}
+    return {grade_id(cell): (cell.source, integrity.functions_defined(cell.source))
+            for cell in spec.cells if cell.cell_type == "code" and is_solution(cell) and not is_grade(cell)}
+
+
 def seed_for(seed_key, data):
     """The hidden checks' seed for a notebook's bytes ``data`` under ``seed_key`` (a gradebook's secret)."""
     return int.from_bytes(hashlib.sha256(seed_key + data).digest()[:4], "big")
@@ -230,6 +249,7 @@ class Prepared:
     tainted: dict = field(default_factory=dict)
     seed: int = 0
     seconds: float = 0.0
+    spec: object = None
 
 
 def prepare(data, spec, student, seed_key=b""):
@@ -252,7 +272,7 @@ def prepare(data, spec, student, seed_key=b""):
         result.update(status="flagged", flags=[f"{kind}: {error}"])
         return Prepared(result, seconds=time.monotonic() - started)
     tainted = scan_integrity(plan, spec, result)
-    return Prepared(result, plan, tainted, seed, time.monotonic() - started)
+    return Prepared(result, plan, tainted, seed, time.monotonic() - started, spec)
 
 
 def run(prepared, worker):
@@ -265,7 +285,12 @@ def run(prepared, worker):
     if prepared.plan is None:
         return _finish(result, started)
     parts = {p["grade_id"]: p for p in result["parts"]}
+    plan_sources = {step[2]: step[1] for step in prepared.plan if step[0] == "code" and step[2]}
     imported = set()  # reference packages the sandbox saw the submission try to import
+
+    answers = reference_answers(prepared.spec)
+    answers_of = {name: gid for gid, (_, names) in answers.items() for name in names}
+    failed_cells = set()  # answer cells whose part has failed so far
 
     def drive(w):
         def request(header, arrays=()):
@@ -273,31 +298,66 @@ def run(prepared, worker):
             imported.update(map(str, reply.get("reference_imports") or ()))
             return reply, reply_arrays
 
-        for index, step in enumerate(prepared.plan):
-            if step[0] == "code":
-                request({"op": "cell", "index": index, "source": step[1]})
-                continue
-            part, record = step[1], parts[step[1].grade_id]
+        def judge(index, part):
+            """Run the part's visible tests and hidden checks; return ``(passed, record fields, problems)``."""
             reply, _ = request({"op": "cell", "index": index, "source": part.visible_source})
-            record["visible"] = bool(reply.get("ok"))
-            if not record["visible"]:
-                record["error"] = str(reply.get("error", ""))[:2000]
+            fields = {"visible": bool(reply.get("ok")), "checks": [], "error": None}
+            if not fields["visible"]:
+                fields["error"] = str(reply.get("error", ""))[:2000]
             problems = []  # forbidden operators that ran, or a recording tampered with
             for check_name, function in part.checks:
                 outcome = run_check(request, check_name, function, prepared.seed, recorded=True)
                 problem = outcome.pop("integrity")
                 if problem:
                     problems.append(problem)
-                record["checks"].append(outcome)
-            passed = record["visible"] and all(c["passed"] for c in record["checks"])
+                fields["checks"].append(outcome)
+            passed = fields["visible"] and all(c["passed"] for c in fields["checks"]) and not problems
+            return passed, fields, problems
+
+        def judge_alone(index, part, own):
+            """Judge the part again with the reference's answers in place of the student's answer cells
+            that failed their own parts and that it uses: ``(passed, fields, names)``, or ``None``."""
+            used, seen = integrity.names_used(part.visible_source), set()
+            todo = set(own)  # the part's answer cells, and those of the answers they use, directly or not
+            while todo:
+                gid = todo.pop()
+                seen.add(gid)
+                used |= integrity.names_used(plan_sources.get(gid, ""))
+                todo |= {answers_of[name] for name in used if name in answers_of} - seen
+            swapped = [gid for gid in sorted(failed_cells - own) if answers[gid][1] & used]
+            if not swapped:
+                return None
+            names = sorted(set().union(*(answers[gid][1] for gid in swapped)))
+            request({"op": "cell", "index": index, "source": SWAP_IN.format(names=names)})
+            for gid in swapped:
+                request({"op": "cell", "index": index, "source": answers[gid][0]})
+            passed, fields, _ = judge(index, part)
+            request({"op": "cell", "index": index, "source": SWAP_OUT})
+            return passed, fields, names
+
+        for index, step in enumerate(prepared.plan):
+            if step[0] == "code":
+                request({"op": "cell", "index": index, "source": step[1]})
+                continue
+            part, record = step[1], parts[step[1].grade_id]
+            own = {answers_of[f] for _, f in part.checks if f in answers_of}
+            passed, fields, problems = judge(index, part)
+            if not passed and part.grade_id not in prepared.tainted:
+                alone = judge_alone(index, part, own)
+                if alone and alone[0]:
+                    passed, fields, problems = True, alone[1], []
+                    fields["note"] = (f"judged with the course's {', '.join(alone[2])} in place of yours, which "
+                                      "failed its own part: one mistake costs one part")
             if problems:
                 result["flags"].extend(p for p in problems if p not in result["flags"])
-                record["error"] = "; ".join(problems)
-                passed = False
+                fields["error"] = "; ".join(problems)
             if part.grade_id in prepared.tainted:
-                record["error"] = prepared.tainted[part.grade_id]
+                fields["error"] = prepared.tainted[part.grade_id]
                 passed = False
+            record.update(fields)
             record["score"] = part.points if passed else 0.0
+            if not passed:
+                failed_cells.update(own)
 
     failure = worker.run_submission(drive)
     if failure and failure.grader_fault:

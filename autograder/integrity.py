@@ -98,3 +98,16 @@ def recording_problem(recording, n_cases, answered, forbid_ops, function):
     if used:
         return f"{function} ran {', '.join(used)}, which this part asks you to write yourself"
     return None
+
+
+def names_used(source):
+    """The bare names ``source`` reads or calls (``ast.Name``); none if it does not parse."""
+    tree = _tree(source)
+    return set() if tree is None else {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+
+
+def functions_defined(source):
+    """The names of the functions ``source`` defines at its top level; none if it does not parse."""
+    tree = _tree(source)
+    return set() if tree is None else {node.name for node in tree.body
+                                       if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}

@@ -28,10 +28,9 @@ import disguised  # noqa: E402
 
 LIMITS = Limits(cell_seconds=30, notebook_seconds=120)
 ASSIGNMENT = "01-transformers"
-# parts whose answers call softmax (attention calls it, multi-head calls attention, the block calls
-# multi-head): an answer that breaks the recording inside softmax breaks theirs too
-CALL_SOFTMAX = ("test_softmax", "test_scaled_dot_product_attention", "test_multi_head_self_attention",
-                "test_transformer_block")
+# an answer that breaks the recording inside softmax loses softmax's points only: the parts whose
+# answers call it (attention, multi-head attention, the block) are judged with the reference's softmax
+CALL_SOFTMAX = ("test_softmax",)
 
 POP_MODE = ("import torch\n\n"
             "def softmax(x, dim=-1):\n"

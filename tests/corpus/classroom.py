@@ -12,8 +12,8 @@ For each assignment, students cycle through these kinds of submission:
   checks one loses its points.
 
 The expected score of a part follows from the exercise's own structure, not from grading: a part
-earns its points when every function it checks, and every answer function those call (read from
-the answers' source), holds the right answer. Chapter 1 also gets hostile submissions from the
+earns its points when every function it checks holds the right answer (a part is judged on its own
+code: an answer of another part that it calls and that fails is replaced by the reference's). Chapter 1 also gets hostile submissions from the
 hostile corpus (``hostile.py``), with their stated outcomes. Each kind keeps the status "graded"
 and no flag, except the hostile ones, whose ``Expect`` says.
 """
@@ -91,19 +91,10 @@ class Exercise:
         self.functions = {gid: names for gid, names in defined.items()}
 
     def needs(self, part):
-        """The answer cells a part relies on: those defining the functions it checks or its visible
-        tests use, and the answer functions those call."""
-        used = {f for _, f in part.checks} | _names_used(part.visible_source)
-        todo = [self.cell_of[f] for f in used if f in self.cell_of]
-        seen = set()
-        while todo:
-            gid = todo.pop()
-            if gid in seen:
-                continue
-            seen.add(gid)
-            called = _names_used(self.answers[gid])
-            todo += [self.cell_of[n] for n in called if n in self.cell_of]
-        return seen
+        """The answer cells a part is judged on: those defining the functions it checks. A part that
+        uses another part's answer is judged with the reference's in its place when that answer fails
+        its own part (one mistake costs one part), so the cells it calls do not count."""
+        return {self.cell_of[f] for _, f in part.checks if f in self.cell_of}
 
     def nudgeable(self):
         """``(cell, function)`` pairs whose function no other answer and no other part's visible test

@@ -33,7 +33,9 @@ class Disguise:
 
 
 SOFTMAX = ("01-transformers", "softmax", ("test_softmax",))
-TOP_K = ("02-in-context-learning", "top_k_filter", ("test_top_k_filter", "test_sample_next_token"))
+# one mistake costs one part: parts whose answers call the disguised one are judged with the
+# reference's answer in its place (grading.run), so only the disguised part earns nothing
+TOP_K = ("02-in-context-learning", "top_k_filter", ("test_top_k_filter",))
 ADAMW = ("04-gpu-memory", "adamw_step", ("test_adamw_step",))
 ADAMW_BY_TORCH = """import torch
 
@@ -48,7 +50,7 @@ def adamw_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, we
     optimizer.step()
     return p.detach(), optimizer.state[p]["exp_avg"], optimizer.state[p]["exp_avg_sq"]
 """
-ROUND = ("05-quantization", "round_to_format", ("test_round_to_format", "test_float_bits"))  # float_bits rounds first
+ROUND = ("05-quantization", "round_to_format", ("test_round_to_format",))  # float_bits, which calls it, keeps its points
 FAKE_QUANTIZE = ("05-quantization", "fake_quantize", ("test_fake_quantize",))
 PARAMETER_COUNTS = ("03-scale", "parameter_counts", ("test_parameter_counts",))
 PARAMETER_COUNTS_BY_TORCH = """import torch
@@ -79,11 +81,9 @@ def parameter_counts(n_layers, d_model, vocab_size, context_length, d_ff=None, t
         "output_head": 0 if tied_embeddings else size(head.weight),
     }
 """
-# a thread hides everything from the recording, so every part whose answer calls softmax loses too
-SOFTMAX_CALLED = ("01-transformers", "softmax", ("test_softmax", "test_scaled_dot_product_attention",
-                                                 "test_multi_head_self_attention", "test_transformer_block"))
-ATTENTION = ("01-transformers", "scaled_dot_product_attention",
-             ("test_scaled_dot_product_attention", "test_multi_head_self_attention"))
+# a thread hides everything from the recording; the parts whose answers call softmax keep their points
+SOFTMAX_CALLED = ("01-transformers", "softmax", ("test_softmax",))
+ATTENTION = ("01-transformers", "scaled_dot_product_attention", ("test_scaled_dot_product_attention",))
 
 DISGUISES = {
     "softmax_getattr": Disguise(*SOFTMAX, (

@@ -2,7 +2,8 @@
 
 Every part's labelled edge cases run under every key: every option of ``parameter_counts`` alone
 and together, the published configurations, integer counts beyond 64 bits, exact unit conversions,
-budgets whose split is not a whole number, and fits whose points do not lie on one line (so that
+budgets whose split is not a whole number, integers beyond 2^63 wherever counts may be ints, and
+fits whose points do not lie on one line (so that
 a line through the first and last point is not the least-squares one) or lie so close together
 that float32 arithmetic cannot tell them apart.
 """
@@ -285,6 +286,7 @@ def _noisy_law(generator, x, a, b, scale=0.3):
 def _power_law_edges(generator):
     decades = [1.0, 10.0, 100.0, 1000.0]
     close = torch.linspace(1e6, 1.05e6, 6, dtype=torch.float64).tolist()
+    sizes = [10**9, 3 * 10**9, 10**10, 7 * 10**10]  # as ints, their compute 120 N^2 passes 2^63
     return [
         Case((decades, [3.0 * v**0.5 for v in decades]), label="an exact power law, 3 x^0.5"),
         Case(_noisy_law(generator, [1e3, 1e4, 1e5, 1e6, 1e7], 5.0, -0.25), label="a noisy power law, no line through every point"),
@@ -295,6 +297,8 @@ def _power_law_edges(generator):
         Case(([1.0, 3.0, 9.0, 27.0], [4.0, 4.0, 4.0, 4.0]), label="constant y: exponent 0"),
         Case(_noisy_law(generator, close, 10.0, 0.8, 0.002), label="x within 5 % of each other (float32 logarithms are too coarse)"),
         Case(([1, 10, 100, 1000, 10000], [9, 4, 2, 2, 1]), label="integers in x and y"),
+        Case((sizes, [120 * n * n for n in sizes]), label="integer FLOP counts beyond 2^63 in y (6 N D at 20 tokens per parameter)"),
+        Case(([120 * n * n for n in sizes], [3.1, 2.8, 2.4, 2.3]), label="integer FLOP counts beyond 2^63 in x"),
         Case(_noisy_law(generator, [1e-3, 1.0, 1e3, 1e6, 1e9, 1e12], 7.0, -0.05), label="x across 15 decades"),
     ]
 
@@ -322,7 +326,7 @@ register(
         atol=1e-9,
         description="(a, b) as floats, as numpy.polyfit of log y on log x gives them: an exact and noisy laws, two "
                     "points, x below 1, unsorted and repeated x, constant y, x close together or across 15 decades, "
-                    "integers, and random laws",
+                    "integers (beyond 2^63 too), and random laws",
     )
 )
 
@@ -357,6 +361,8 @@ def _growth_edges(generator):
         Case(_noisy_growth(generator, monthly, 10.0, 0.05), label="dates a month apart (float32 dates are too coarse)"),
         Case(([2018, 2019, 2020, 2022], [110_000_000, 1_542_000_000, 175_000_000_000, 540_000_000_000]),
              label="integer years and sizes"),
+        Case(([2018, 2020, 2021, 2023], [10**19, 3 * 10**20, 2 * 10**21, 10**23]),
+             label="integer sizes beyond 2^63 (training FLOPs, as training_flops returns them for integer counts)"),
     ]
 
 
@@ -381,6 +387,6 @@ register(
         atol=0.0,
         description="10 to the slope of numpy.polyfit(years, log10 n_params, 1), as a float: the notebook's table, "
                     "exact and noisy growth, two models, unsorted and repeated dates, shrinking sizes, monthly dates, "
-                    "integers, and random tables",
+                    "integers (sizes beyond 2^63 too), and random tables",
     )
 )

@@ -1,9 +1,11 @@
 """Chapter 3's catalogue of mistakes (see ``__init__.py``): an independent right answer and plausible
 wrong answers for every autograded part of ``03-scale``.
 
-Each mistake is written as a student would write it from the released notebook's instructions; the
-subtle ones (a ``math.pow`` that makes counts floats, an integer square root, a line through the
-first and last point, float32 tensors, x sorted without y) pass the visible tests.
+Each mistake is written as a student would write it from the released notebook's instructions. The
+visible tests fail those that read the instructions another way (a LayerNorm's bias kept with
+``bias=False``, a line through the first and last model); the subtle ones (rounding to three
+significant digits, whole petaflop-seconds, a line through the first and last point, x sorted
+without y, points kept in a dict, float32 dates) pass them and only the hidden checks catch them.
 """
 
 ASSIGNMENT = "03-scale"
@@ -46,8 +48,8 @@ def chinchilla_optimal(flops, tokens_per_param=20):
 ''',
     "fit_power_law": '''
 def fit_power_law(x, y):
-    design = np.column_stack([np.ones(len(x)), np.log(x)])
-    (log_a, b), *_ = np.linalg.lstsq(design, np.log(y), rcond=None)
+    design = np.column_stack([np.ones(len(x)), [math.log(v) for v in x]])
+    (log_a, b), *_ = np.linalg.lstsq(design, [math.log(v) for v in y], rcond=None)
     return float(np.exp(log_a)), float(b)
 ''',
     "growth_per_year": '''
@@ -104,6 +106,8 @@ MISTAKES = {
             "def training_flops(n_params, n_tokens):\n    return 6 * n_params * n_tokens / 1e15\n",
         "a recomputed forward pass added, 8 N D":
             "def training_flops(n_params, n_tokens):\n    forward = 2 * n_params * n_tokens\n    return 2 * forward + 2 * forward\n",
+        "rounded to three significant digits":
+            "def training_flops(n_params, n_tokens):\n    return float(f'{6 * n_params * n_tokens:.3g}')\n",
     },
     "petaflop_s_days": {
         "petaflop/s-hours: 3,600 s": "def petaflop_s_days(flops):\n    return flops / 1e15 / 3600\n",
@@ -113,6 +117,8 @@ MISTAKES = {
         "rounded to six significant digits": "def petaflop_s_days(flops):\n    return float(f'{flops / 8.64e19:.6g}')\n",
         "float32 arithmetic":
             "def petaflop_s_days(flops):\n    return float(np.float32(flops) / np.float32(8.64e19))\n",
+        "whole petaflop-seconds first (floor division)":
+            "def petaflop_s_days(flops):\n    petaflop_seconds = flops // 1e15\n    return petaflop_seconds / 86400\n",
     },
     "chinchilla_optimal": {
         "tokens_per_param ignored":
@@ -137,7 +143,7 @@ MISTAKES = {
     "fit_power_law": {
         "slope through the first and last points": '''
 def fit_power_law(x, y):
-    log_x, log_y = np.log(x), np.log(y)
+    log_x, log_y = np.log(np.asarray(x, dtype=float)), np.log(np.asarray(y, dtype=float))
     b = (log_y[-1] - log_y[0]) / (log_x[-1] - log_x[0])
     return float(np.exp(log_y.mean() - b * log_x.mean())), float(b)
 ''',
@@ -152,15 +158,19 @@ def fit_power_law(x, y):
     return float(np.exp(-intercept / slope)), float(1 / slope)
 ''',
         "float32 tensors": '''
+import torch
+
+
 def fit_power_law(x, y):
-    log_x, log_y = torch.tensor(x, dtype=torch.float32).log(), torch.tensor(y, dtype=torch.float32).log()
+    log_x = torch.tensor([float(v) for v in x], dtype=torch.float32).log()
+    log_y = torch.tensor([float(v) for v in y], dtype=torch.float32).log()
     dx = log_x - log_x.mean()
     b = (dx * (log_y - log_y.mean())).sum() / (dx * dx).sum()
     return float(torch.exp(log_y.mean() - b * log_x.mean())), float(b)
 ''',
         "x sorted, y left in its order": '''
 def fit_power_law(x, y):
-    log_x, log_y = np.log(sorted(x)), np.log(y)
+    log_x, log_y = np.log(sorted(map(float, x))), np.log(np.asarray(y, dtype=float))
     b, log_a = np.polyfit(log_x, log_y, 1)
     return float(np.exp(log_a)), float(b)
 ''',
@@ -168,6 +178,17 @@ def fit_power_law(x, y):
 def fit_power_law(x, y):
     b, _ = np.polyfit(np.log(x), np.log(y), 1)
     return float(y[0] / x[0] ** b), float(b)
+''',
+        "np.log of Python ints beyond 2^63 (an object array)": '''
+def fit_power_law(x, y):
+    b, log_a = np.polyfit(np.log(x), np.log(y), 1)
+    return float(np.exp(log_a)), float(b)
+''',
+        "points kept in a dict keyed by x, so a repeated x keeps one y": '''
+def fit_power_law(x, y):
+    points = dict(zip(map(float, x), map(float, y)))
+    b, log_a = np.polyfit(np.log(list(points)), np.log(list(points.values())), 1)
+    return float(np.exp(log_a)), float(b)
 ''',
     },
     "growth_per_year": {
@@ -191,9 +212,12 @@ def growth_per_year(years, n_params):
     return float(np.exp(slope))
 ''',
         "float32 dates": '''
+import torch
+
+
 def growth_per_year(years, n_params):
     t = torch.tensor(years, dtype=torch.float32)
-    log_n = torch.tensor(n_params, dtype=torch.float64).log()
+    log_n = torch.tensor([float(n) for n in n_params], dtype=torch.float64).log()
     dt = (t - t.mean()).double()
     return float(torch.exp((dt * (log_n - log_n.mean())).sum() / (dt * dt).sum()))
 ''',
@@ -201,6 +225,22 @@ def growth_per_year(years, n_params):
 def growth_per_year(years, n_params):
     slope, _ = np.polyfit(np.log(n_params), years, 1)
     return float(np.exp(1 / slope))
+''',
+        "models kept in a dict keyed by date, so a shared year keeps one": '''
+def growth_per_year(years, n_params):
+    by_date = sorted(dict(zip(years, map(float, n_params))).items())
+    slope, _ = np.polyfit([t for t, _ in by_date], np.log([n for _, n in by_date]), 1)
+    return float(np.exp(slope))
+''',
+        "np.log of Python ints beyond 2^63 (an object array)": '''
+def growth_per_year(years, n_params):
+    slope, _ = np.polyfit(years, np.log(n_params), 1)
+    return float(np.exp(slope))
+''',
+        "dates sorted, sizes left in their order": '''
+def growth_per_year(years, n_params):
+    slope, _ = np.polyfit(sorted(years), np.log(np.asarray(n_params, dtype=float)), 1)
+    return float(np.exp(slope))
 ''',
     },
 }

@@ -58,11 +58,16 @@ def test_every_part_has_a_catalogue():
 def test_reference_and_independent_answer_pass_under_every_key(assignment, function):
     check_names = mistakes.parts(assignment)[function]
     reference = getattr(mistakes.solutions_module(assignment), function)
-    independent = mistakes.functions(assignment, CATALOGUES[assignment].RIGHT[function])[function]
+    right = CATALOGUES[assignment].RIGHT
+    independent = mistakes.functions(assignment, right[function])[function]
+    # as in a notebook of right answers only: the independent answer calls the others' independent answers
+    among_independent = mistakes.functions(assignment, "\n\n".join(right.values()))[function]
     assert independent is not reference
     for key in KEYS:
         assert failures(check_names, reference, key) == [], f"the reference fails under {key!r}"
         assert failures(check_names, independent, key) == [], f"the independent answer fails under {key!r}"
+        assert failures(check_names, among_independent, key) == [], \
+            f"the independent answer, calling the other independent answers, fails under {key!r}"
 
 
 @pytest.mark.parametrize("assignment, function, mistake", MISTAKES)

@@ -172,13 +172,14 @@ def _drop_tests(nb, gids):
 def deleted_tests(ctx):
     nb = set_answer(_drop_tests(honest(ctx), {"test_softmax"}), "softmax",
                     "def softmax(x, dim=-1):\n    return x\n")
-    return dump(nb), Expect("flagged", ALL_POINTS - 5 - 5 - 6 - 5, "deleted test cell 'test_softmax'")
+    # softmax's 5 points only: the parts whose answers call it are judged with the reference's softmax
+    return dump(nb), Expect("flagged", ALL_POINTS - 5, "deleted test cell 'test_softmax'")
 
 
 def edited_tests(ctx):
     nb = set_answer(honest(ctx), "softmax", "def softmax(x, dim=-1):\n    return x\n")
     set_answer(nb, "test_softmax", "assert True\n")
-    return dump(nb), Expect("flagged", ALL_POINTS - 5 - 5 - 6 - 5, "edited test cell 'test_softmax'")
+    return dump(nb), Expect("flagged", ALL_POINTS - 5, "edited test cell 'test_softmax'")
 
 
 def patched_comparisons(ctx):
@@ -203,7 +204,7 @@ def hard_coded(ctx):
             "        return torch.tensor([[0.0900306, 0.2447285, 0.6652410]])\n"
             "    return torch.tensor([1.0, 0.0])\n")
     nb = set_answer(honest(ctx), "softmax", fake)
-    return dump(nb), Expect("graded", ALL_POINTS - 5 - 5 - 6 - 5)
+    return dump(nb), Expect("graded", ALL_POINTS - 5)
 
 
 # -- the reference solutions ------------------------------------------------------------------------

@@ -193,6 +193,8 @@ def _top_k_edge_cases(generator):
         Case((torch.randn(9, generator=generator), 4), label="unbatched row (vocab_size,)"),
         Case((torch.randn(2, 3, 2, 5, generator=generator), 2), label="three batch dimensions"),
         Case((torch.tensor([[2.0, -inf, 1.0, -inf, 0.5]]), 4), label="k beyond the finite logits of a filtered row"),
+        Case((torch.tensor([1.0, 1.0 + 1e-12, 0.5], dtype=torch.float64), 1),
+             label="float64 logits that only float64 tells apart (compare in the logits' own dtype)"),
     ]
 
 
@@ -445,6 +447,8 @@ def _lookup_edge_cases(generator):
         Case((tokens[:, -1:], n_symbols), label="no examples (k = 0): guess label 0"),
         Case((_tasks(inputs[:, 1:], labels[:, 1:] + 3, 2 + n_symbols), 2 + n_symbols),
              label="labels from 3 up, seven symbols"),
+        Case((_tasks(torch.tensor([[0, 1, 0], [1, 1, 1]]), torch.tensor([[4, 3, 4], [2, 2, 2]]), 2), 2),
+             label="more labels than symbols: label indices 2 to 4 with two symbols"),
     ]
 
 

@@ -358,6 +358,8 @@ def _absmax_edge_cases(generator):
         Case((torch.tensor(_halves(127)),), {"dim": 0}, label="a 1-d tensor with dim=0"),
         Case((torch.tensor(_halves(127)).view(2, 1, 5),), label="a 3-d tensor: one scale shaped (1, 1, 1)"),
         Case((torch.tensor([[1.0, -127.0, 63.5]]),), {"bits": 8, "dim": None}, label="bits and dim given by name"),
+        Case((torch.tensor([[3.0, -6.0, 1.5], [0.75, 2.0, -1.0]], dtype=torch.float64),), {"dim": 1},
+             label="float64 input: the scale is float32 all the same"),
     ]
     return cases
 
@@ -370,6 +372,7 @@ def _quietly(quantizer, *args):
 
 
 def _absmax_reference(x, bits=8, dim=None):
+    x = x.float()  # the scale is float32 whatever x's dtype (the edge cases' float64 values are float32's too)
     q_max = 2 ** (bits - 1) - 1
     if dim is None or x.dim() == 1:
         absmax = x.abs().max()

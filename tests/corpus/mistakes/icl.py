@@ -242,6 +242,15 @@ def max_shots(examples, query, context_window, count_tokens):
 '''),
     },
     "top_k_filter": {
+        "compares in float32, so float64 logits that differ only beyond float32 tie (from a blind trial)": """\
+def top_k_filter(logits, k):
+    lf = logits.float()
+    if k >= lf.shape[-1]:
+        return lf.clone()
+    s, _ = torch.sort(lf, dim=-1, descending=True)
+    kth = s[..., k - 1 : k]
+    return lf.masked_fill(lf < kth, float("-inf"))
+""",
         "keeps exactly k: ties broken by position": '''
 def top_k_filter(logits, k):
     order = logits.argsort(dim=-1, descending=True)
@@ -474,6 +483,16 @@ def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator
 '''),
     },
     "lookup_predictions": {
+        "label index as token % n_symbols, wrong when there are more labels than symbols (from a blind trial)": """\
+def lookup_predictions(tokens, n_symbols):
+    n_tasks, T = tokens.shape
+    query = tokens[:, -1]
+    out = torch.zeros(n_tasks, dtype=torch.int64)
+    for j in range((T - 1) // 2):
+        match = tokens[:, 2 * j] == query
+        out = torch.where(match, tokens[:, 2 * j + 1].long() % n_symbols, out)
+    return out
+""",
         "an absent query takes the first example's label (argmax of all False is 0)": '''
 def lookup_predictions(tokens, n_symbols):
     if tokens.shape[1] == 1:

@@ -293,6 +293,17 @@ MISTAKES = {
 ''',
     },
     "absmax_quantize": {
+        "the scale keeps x's dtype, float64 for a float64 x (from a blind trial)": """\
+def absmax_quantize(x, bits=8, dim=None):
+    qmax = 2 ** (bits - 1) - 1
+    if dim is None:
+        amax = x.abs().amax().reshape([1] * x.dim())
+    else:
+        amax = x.abs().amax(dim=dim, keepdim=True)
+    scale = torch.where(amax == 0, torch.ones_like(amax), amax / qmax)
+    q = torch.clamp(torch.round(x / scale), -qmax, qmax).to(torch.int8)
+    return q, scale
+""",
         "the maximum of x, not of |x|": '''def absmax_quantize(x, bits=8, dim=None):
     q_max = 2 ** (bits - 1) - 1
     dims = tuple(range(x.dim())) if dim is None else dim

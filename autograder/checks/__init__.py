@@ -86,6 +86,17 @@ class Check:
         return compare_outputs(actual, expected, rtol, atol)
 
 
+class ExactDtypeCheck(Check):
+    """A check whose tensor result must also have the reference's dtype (``compare_outputs`` casts)."""
+
+    def compare(self, case, actual):
+        expected = self.reference(*case.args, **case.kwargs)
+        if isinstance(actual, torch.Tensor) and actual.dtype != expected.dtype:
+            return f"expected dtype {expected.dtype}, got {actual.dtype}"
+        rtol, atol = case.tolerance or (self.rtol, self.atol)
+        return compare_outputs(actual, expected, rtol, atol)
+
+
 REGISTRY: dict = {}
 
 

@@ -5,7 +5,7 @@ import re
 
 import torch
 
-from autograder.checks import Case, Check, _describe, compare_outputs, register
+from autograder.checks import Case, Check, ExactDtypeCheck, _describe, compare_outputs, register
 
 _WORDS = ["great", "awful", "movie", "chair", "loved", "it", "this", "not", "very", "the", "a", "book"]
 
@@ -408,16 +408,6 @@ register(
 )
 
 
-class ExactCheck(Check):
-    """Outputs must equal the reference's, and tensors must have its dtype (``compare_outputs`` converts)."""
-
-    def compare(self, case, actual):
-        expected = self.reference(*case.args, **case.kwargs)
-        if isinstance(actual, torch.Tensor) and actual.dtype != expected.dtype:
-            return f"expected dtype {expected.dtype}, got {actual.dtype}"
-        return compare_outputs(actual, expected, self.rtol, self.atol)
-
-
 def _tasks(inputs, labels, n_symbols):
     """Rows ``x1 y1 ... xk yk xq`` from ``inputs`` ``(n_tasks, k + 1)`` and label indices ``(n_tasks, k + 1)``."""
     n_tasks = inputs.shape[0]
@@ -463,7 +453,7 @@ def _lookup_reference(tokens, n_symbols):
 
 
 register(
-    ExactCheck(
+    ExactDtypeCheck(
         name="icl.lookup_predictions",
         function="lookup_predictions",
         cases=_lookup_cases,

@@ -8,7 +8,7 @@ import math
 
 import torch
 
-from autograder.checks import Case, Check, compare_outputs, register
+from autograder.checks import Case, Check, ExactDtypeCheck, register
 
 # Operators torch's attention runs, whatever path it takes (fused kernels, the math fallback
 # with its ``_safe_softmax``, the multi-head fast path), by ATen name and by Python name.
@@ -23,16 +23,6 @@ ATTENTION_OPS = (
 # every way torch computes a softmax: its kernels, and attention, which is a softmax of scores
 SOFTMAX_OPS = ("aten::_softmax", "aten::_log_softmax", "aten::_masked_softmax", "aten::_sparse_softmax",
                "aten::_sparse_log_softmax") + ATTENTION_OPS
-
-
-class ExactDtypeCheck(Check):
-    """A check whose tensor result must also have the reference's dtype (``compare_outputs`` casts)."""
-
-    def compare(self, case, actual):
-        expected = self.reference(*case.args, **case.kwargs)
-        if isinstance(actual, torch.Tensor) and actual.dtype != expected.dtype:
-            return f"expected dtype {expected.dtype}, got {actual.dtype}"
-        return compare_outputs(actual, expected, self.rtol, self.atol)
 
 
 def _randint(generator, low, high):

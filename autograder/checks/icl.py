@@ -58,6 +58,8 @@ def _prompt_edge_cases(generator):
         Case(([("Bonjour", "Hello"), ("Merci beaucoup", "Thank you very much")], "Au revoir"),
              {"instruction": "Translate to English:", "label_name": "English"},
              label="both options, labels of several words"),
+        Case(([(" great ", "Positive")], "  meh "), label="texts with spaces around them are kept as they are"),
+        Case(([review], "Bad."), {"instruction": ""}, label="an empty instruction still takes its line"),
     ]
 
 

@@ -170,6 +170,7 @@ def _flops_edges(generator):
         Case((1, 1), label="one parameter, one token"),
         Case((3, 7), label="small integer counts"),
         Case((10**9, 0), label="no tokens: no compute"),
+        Case((1.5, 1.5), label="float arguments whose product is not whole: 13.5, not rounded"),
     ]
 
 

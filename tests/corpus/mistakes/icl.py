@@ -112,6 +112,18 @@ def query_accuracy(logits, answers, n_symbols, n_labels):
 
 MISTAKES = {
     "build_prompt": {
+        "strips the spaces around each text and the query (from a blind trial)": """\
+def build_prompt(examples, query, instruction="Classify this review:", label_name="Sentiment"):
+    blocks = [f"{instruction}\\n{text.strip()}\\n{label_name}: {label}" for text, label in examples]
+    blocks.append(f"{instruction}\\n{query.strip()}\\n{label_name}:")
+    return "\\n\\n".join(blocks)
+""",
+        "strips the whole prompt, losing an empty instruction's line (from a blind trial)": """\
+def build_prompt(examples, query, instruction="Classify this review:", label_name="Sentiment"):
+    blocks = [f"{instruction}\\n{text}\\n{label_name}: {label}" for text, label in examples]
+    blocks.append(f"{instruction}\\n{query}\\n{label_name}:")
+    return "\\n\\n".join(blocks).strip()
+""",
         "blocks joined by one newline, no blank line": '''
 def build_prompt(examples, query, instruction="Classify this review:", label_name="Sentiment"):
     blocks = [f"{instruction}\\n{text}\\n{label_name}: {label}" for text, label in examples]

@@ -95,6 +95,10 @@ MISTAKES = {
         "math.pow makes the counts floats": _counts(attention="4 * math.pow(d_model, 2) + 4 * b * d_model"),
     },
     "training_flops": {
+        "truncates to an int: 6 * 1.5 * 1.5 gives 13, not 13.5 (from a blind trial)": """\
+def training_flops(n_params, n_tokens):
+    return int(6 * n_params * n_tokens)
+""",
         "the forward pass only, 2 N D": "def training_flops(n_params, n_tokens):\n    return 2 * n_params * n_tokens\n",
         "the backward pass costed like the forward, 4 N D":
             "def training_flops(n_params, n_tokens):\n    forward = 2 * n_params * n_tokens\n    return forward + forward\n",

@@ -562,13 +562,14 @@ def _lsq_terms(x, scale, zero_point, qmin, qmax, upstream):
 
 class ScaleGradCheck(ExactCheck):
     """The scale's gradient is a sum over ``x``: compared within a tolerance that grows with the sum of
-    the terms' magnitudes (float32 sums in another order differ by a few roundings of each)."""
+    the terms' magnitudes (float32 sums in another order differ by a few roundings of each; the reference
+    itself was 1.6x over 1e-5 of that sum on 2 seeds in 400, so 1e-4)."""
 
     def compare(self, case, actual):
         terms = _lsq_terms(*case.args)
         expected = terms.sum().float()
         return _exact_mismatch(actual, expected) or compare_outputs(
-            actual, expected, 0.0, 1e-5 * terms.abs().sum().item() + 1e-6)
+            actual, expected, 0.0, 1e-4 * terms.abs().sum().item() + 1e-5)
 
 
 register(

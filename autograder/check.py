@@ -6,16 +6,20 @@ plan, integrity scan, hidden checks, tolerances and limits (:func:`grading.prepa
 instead of the gradebook's. It runs in the sandbox where bubblewrap works, and otherwise without
 it, saying so: it is the student's own code on their own machine. It writes nothing to any
 gradebook. :func:`report` prints one line per part and why a part failed (the feedback page's
-text), and the exit status is 0 when every autograded part passed, 1 otherwise.
+text; one line, "not started", for a part whose answer is still the release's placeholder), and
+the exit status is 0 when every autograded part passed, 1 otherwise.
 
 :func:`check_part` runs one part's hidden checks inside the student's running kernel.
 """
 
+import ast
+import difflib
 import inspect
 import io
 import json
 import secrets
 import sys
+import textwrap
 from pathlib import Path
 
 from autograder import course, worker
@@ -25,6 +29,7 @@ from autograder.spec import grade_id, load_spec
 # they are used, so that `check` can start the sandbox's runner, which imports torch too, first.
 
 STUDENT = "you"
+WIDTH = 100  # the report's lines wrap at words to this many characters
 
 
 class CheckError(Exception):
@@ -65,7 +70,52 @@ def check_notebook(path, spec, runner, seed_key=None):
 
     data = Path(path).read_bytes()
     prepared = grading.prepare(data, spec, STUDENT, secrets.token_bytes(16) if seed_key is None else seed_key)
-    return grading.run_with_retry(prepared, runner)
+    result = grading.run_with_retry(prepared, runner)
+    if prepared.plan is not None:
+        answers = {gid: source for _, source, gid in grading.read_cells(data) if gid}
+        for part in result["parts"]:
+            unstarted = {f for gid in _answer_cells(spec, part["grade_id"]) for f in placeholders(answers.get(gid, ""))}
+            if _not_started(unstarted, part["checks"], part["error"], part["visible"]):
+                part["not_started"] = True
+    return result
+
+
+def placeholders(source):
+    """The functions ``source`` defines whose body is still the release's placeholder: a docstring,
+    then only ``raise NotImplementedError()``."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    found = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body[1:] if ast.get_docstring(node, clean=False) is not None else node.body
+            raised = body[0].exc if len(body) == 1 and isinstance(body[0], ast.Raise) else None
+            if isinstance(raised, ast.Call) and not raised.args and not raised.keywords:
+                raised = raised.func
+            if isinstance(raised, ast.Name) and raised.id == "NotImplementedError":
+                found.add(node.name)
+    return found
+
+
+def _answer_cells(spec, part_id):
+    """The source's answer cells that define the functions part ``part_id`` checks: grade id -> the
+    names each defines."""
+    from autograder import grading
+
+    part = next(p for p in spec.parts if p.grade_id == part_id)
+    functions = {f for _, f in part.checks}
+    return {gid: names for gid, (_, names) in grading.reference_answers(spec).items() if names & functions}
+
+
+def _not_started(unstarted, checks, error=None, visible=None):
+    """Whether a part failed only because its answer is not started: an answer cell of the part
+    still holds a placeholder (``unstarted``, its names), and each failure, of a hidden check
+    (``checks``, outcomes) or of the visible tests (``visible``, ``error``), is a NotImplementedError."""
+    return bool(unstarted and checks and not all(c["passed"] for c in checks)
+                and all(c["passed"] or "raised NotImplementedError" in c["message"] for c in checks)
+                and (error.startswith("NotImplementedError") if error else visible is not False))
 
 
 def titles(spec):
@@ -92,19 +142,22 @@ def find_part(spec, name):
 
 def report(spec, result, only=None):
     """The terminal report of ``result`` and whether every autograded part passed: a line per part
-    (title, points, visible and hidden outcomes), why each failure failed, the total.
+    (title, points, visible and hidden outcomes), why each failure failed, the total. A part's own
+    line stays one line; the others wrap at words (:data:`WIDTH`).
 
-    ``only`` restricts it to one part (a grade id)."""
+    ``only`` restricts it to one part (a grade id). A part marked ``not_started`` (by
+    :func:`check_notebook`) gets its line only, ending "not started"."""
     if result["status"] == "error":
-        return (f"The grader itself failed on this notebook ({result['grader_faults'][-1]}); this is not your "
-                "code's fault: run check again."), False
+        return wrap(f"The grader itself failed on this notebook ({result['grader_faults'][-1]}); this is not your "
+                    "code's fault: run check again."), False
     title = titles(spec)
     lines = [f"  - {flag}" for flag in result["flags"]]
     lines += [f"  - the grader itself failed ({fault}), not your code, and ran your notebook again from the start"
               for fault in result.get("grader_faults", ())]
     if lines:
         lines.insert(0, "Notes from the grader:")
-    passed, auto_total, manual = True, 0.0, []
+    lines += [f"Note: {note}" for note in result.get("notes", ())]
+    passed, auto_total, manual, unstarted = True, 0.0, [], False
     for part in result["parts"]:
         if only and part["grade_id"] != only:
             continue
@@ -116,6 +169,10 @@ def report(spec, result, only=None):
         ok = part["score"] == part["points"]
         passed &= ok
         auto_total += part["points"]
+        if part.get("not_started"):
+            lines.append(f"FAIL  {name}: 0/{part['points']:g} points; not started")
+            unstarted = True
+            continue
         hidden = sum(c["passed"] for c in part["checks"])
         visible = {True: "passed", False: "failed", None: "not run"}[part["visible"]]
         lines.append(f"{'PASS' if ok else 'FAIL'}  {name}: {part['score']:g}/{part['points']:g} points; "
@@ -125,10 +182,11 @@ def report(spec, result, only=None):
         if ok:
             continue
         if part["error"]:
-            lines += [f"      {line}" for line in part["error"].splitlines()[-6:]]
+            lines += [f"      {line}" for line in relevant_lines(part["error"])[-6:]]
         for check_ in part["checks"]:
             if not check_["passed"]:
-                lines.append(f"      hidden check {check_['name']} ({check_['description']}): failed: {check_['message']}")
+                lines += [f"      hidden check {check_['name']} ({check_['description']}):",
+                          f"        failed: {check_['message']}"]
         if not part["checks"]:
             lines.append("      its hidden checks did not run: the notebook stopped before this part")
     score = sum(p["score"] or 0.0 for p in result["parts"] if not p["manual"] and (not only or p["grade_id"] == only))
@@ -136,7 +194,34 @@ def report(spec, result, only=None):
     if manual:
         total += f"; {sum(p['points'] for p in manual):g} more are graded by hand ({', '.join(p['grade_id'] for p in manual)})"
     lines.append(total)
-    return "\n".join(lines), passed and auto_total > 0
+    if unstarted:
+        lines.append("(Not started: the answer still raises NotImplementedError, as the release leaves it.)")
+    return "\n".join(line if line[:4] in ("PASS", "FAIL", "HAND") else wrap(line) for line in lines), \
+        passed and auto_total > 0
+
+
+def wrap(line):
+    """``line`` wrapped at words to :data:`WIDTH` characters, its continuation indented two more spaces
+    than the line."""
+    indent = " " * (len(line) - len(line.lstrip(" ")))
+    return textwrap.fill(line, WIDTH, subsequent_indent=indent + "  ", break_long_words=False,
+                         break_on_hyphens=False)
+
+
+def relevant_lines(error):
+    """The lines of a failed cell's ``error`` without the ``where`` values of names its failing line
+    does not read: a name the line assigns still holds what an earlier cell left in it."""
+    lines = error.splitlines()
+    at = next((line for line in lines if line.startswith("at line ") and " of the cell: " in line), None)
+    try:
+        tree = ast.parse(at.split(" of the cell: ", 1)[1]) if at else None
+    except SyntaxError:  # one line of a longer statement: the sandbox names no values then
+        tree = None
+    if tree is None:
+        return lines
+    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    read |= {n.target.id for n in ast.walk(tree) if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name)}
+    return [line for line in lines if not line.startswith("  where ") or line[8:].split(" = ", 1)[0] in read]
 
 
 def main(path, part=None, assignment=None):
@@ -194,41 +279,80 @@ def check_part(name, assignment=None):
     have a part of that name. The checks are the grader's own (:func:`grading.run_check`): the
     same cases, references and tolerances, on inputs drawn afresh at each call, with arguments
     and results passed through the sandbox's wire format. The verdict also says when the
-    function's source uses a name the part forbids.
+    function's source uses a name the part forbids. A name that is no part's, or a function not
+    defined yet, gets a line saying what to do instead.
 
     It runs in your own kernel, outside any sandbox (the sandbox refuses imports of
     ``autograder``): fine for checking your own code on your own machine. It does not run the
     part's visible tests (run the part's test cell) or grade anything; ``python -m autograder
-    check exercise.ipynb`` grades the saved notebook as the grader does. Call it in a cell of its
-    own, ``from autograder import check_part; check_part("softmax")``: the grader skips such a
-    cell, while an import of ``autograder`` anywhere else flags the submission.
+    check exercise.ipynb`` grades the saved notebook as the grader does. Call it anywhere,
+    ``from autograder import check_part; check_part("softmax")``: the grader leaves out that import
+    and the calls (``course.drop_self_checks``), so they cost nothing.
     """
     from autograder import grading
 
     namespace = sys._getframe(1).f_globals  # the caller's globals: the notebook's own namespace
-    found = []
-    for name_ in [assignment] if assignment else course.assignments():
-        spec = load_spec(course.source_notebook(name_), name_)
-        part = find_part(spec, name)
-        if part is not None and not part.manual:
-            found.append((spec, part))
-    if len(found) != 1:
-        where = " and ".join(spec.assignment for spec, _ in found) or "no exercise"
-        raise LookupError(f"{where} has an autograded part {name!r}: give the function one part asks for "
-                          "(for example \"softmax\") and, where two exercises have it, assignment=\"01-transformers\"")
+    if not isinstance(name, str):
+        print(wrap("check_part takes the name of the function a part asks for, in quotes: check_part(\"softmax\")."))
+        return
+    names = course.assignments()
+    if assignment is not None and assignment not in names:
+        print(wrap(f"There is no exercise {assignment!r}; choose one of {', '.join(names)}."))
+        return
+    specs = [load_spec(course.source_notebook(name_), name_) for name_ in ([assignment] if assignment else names)]
+    found = [(spec, part) for spec in specs for part in [find_part(spec, name)] if part is not None]
+    if not found:
+        print(wrap(_no_such_part(name, specs, namespace)))
+        return
+    if len(found) > 1:
+        print(wrap(f"{' and '.join(spec.assignment for spec, _ in found)} both have a part {name!r}: give the "
+                   f"exercise too, check_part({name!r}, assignment={found[0][0].assignment!r})."))
+        return
     spec, part = found[0]
+    if part.manual:
+        print(wrap(f"{name!r} is a written answer, graded by hand: check_part cannot check it."))
+        return
+    missing = [f for _, f in part.checks if not callable(namespace.get(f))]
+    if missing:
+        print(wrap(f"Run the cell that defines `{missing[0]}` first."))
+        return
+    heading = f"{titles(spec)[part.grade_id]} ({part.grade_id}, {part.points:g} points)"
     request = _call_here(namespace)
     outcomes = [grading.run_check(request, check_name, function, secrets.randbits(32))
                 for check_name, function in part.checks]
+    unstarted = set()
+    for function in set().union(*_answer_cells(spec, part.grade_id).values()):
+        try:
+            unstarted |= placeholders(textwrap.dedent(inspect.getsource(namespace[function])))
+        except (KeyError, TypeError, OSError):
+            continue  # not defined, or no source to read
+    if _not_started(unstarted, outcomes):
+        print(wrap(f"{heading}: not started (it still raises NotImplementedError, as the release leaves it)"))
+        return
     forbidden = _forbidden_uses(part, namespace)
     passed = all(o["passed"] for o in outcomes) and not forbidden
-    print(f"{titles(spec)[part.grade_id]} ({part.grade_id}, {part.points:g} points): "
-          f"hidden checks {'passed' if passed else 'FAILED'}")
+    lines = [f"{heading}: hidden checks {'passed' if passed else 'FAILED'}"]
     for outcome in outcomes:
-        print(f"  hidden check {outcome['name']} ({outcome['description']}): "
-              f"{'passed' if outcome['passed'] else 'failed'}: {outcome['message']}")
-    for reason in forbidden:
-        print(f"  {reason}: this part earns nothing while it does")
+        lines += [f"  hidden check {outcome['name']} ({outcome['description']}):",
+                  f"    {'passed' if outcome['passed'] else 'failed'}: {outcome['message']}"]
+    lines += [f"  {reason}: this part earns nothing while it does" for reason in forbidden]
+    print("\n".join(wrap(line) for line in lines))
+
+
+def _no_such_part(name, specs, namespace):
+    """What to say when no exercise of ``specs`` has a part ``name``: the parts of the exercise whose
+    functions the notebook defines (of every exercise if none), and the nearest name."""
+    def functions(spec):
+        return [p.grade_id.removeprefix("test_") for p in spec.parts if not p.manual]
+
+    defined = {spec.assignment: sum(f in namespace for f in functions(spec)) for spec in specs}
+    mine = [spec for spec in specs if defined[spec.assignment] and defined[spec.assignment] == max(defined.values())]
+    listed = mine or specs
+    close = difflib.get_close_matches(name, [f for spec in listed for f in functions(spec)], n=1)
+    text = f"No part is called {name!r}."
+    if close:
+        text += f" Did you mean {close[0]!r}?"
+    return text + "".join(f" The parts of {spec.assignment}: {', '.join(map(repr, functions(spec)))}." for spec in listed)
 
 
 def _call_here(namespace):

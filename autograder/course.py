@@ -6,11 +6,14 @@ form. ``build_course`` copies them to ``course/source/<assignment>/``; ``release
 and locks cells) and copies the student versions to ``release/<assignment>/``, each ending with
 two cells that show the student how to check their own work (``python -m autograder check``).
 The grader skips those cells, and any cell that only imports and calls ``check_part``
-(:func:`is_self_check`): they need the course's package, which graded answers may not use.
+(:func:`is_self_check`): they need the course's package, which graded answers may not use. In any
+other cell, :func:`drop_self_checks` leaves out the top-level statements that only import or call
+``check_part``, so the course's own tools never cost a point.
 """
 
 import ast
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -110,13 +113,76 @@ def is_self_check(source):
     for node in body:
         if isinstance(node, ast.ImportFrom) and ast.unparse(node) == "from autograder import check_part":
             continue
-        call = node.value if isinstance(node, ast.Expr) else None
-        if (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "check_part"
-                and all(isinstance(a, ast.Constant) for a in call.args)
-                and all(k.arg and isinstance(k.value, ast.Constant) for k in call.keywords)):
+        if _calls_check_part(node, attribute=False):
             continue
         return False
     return bool(body)
+
+
+def _calls_check_part(node, attribute=True):
+    """Whether statement ``node`` is a bare call ``check_part(...)`` (or ``autograder.check_part(...)``,
+    with ``attribute``) whose arguments are all literals."""
+    call = node.value if isinstance(node, ast.Expr) else None
+    if not isinstance(call, ast.Call):
+        return False
+    named = isinstance(call.func, ast.Name) and call.func.id == "check_part"
+    qualified = (attribute and isinstance(call.func, ast.Attribute) and call.func.attr == "check_part"
+                 and isinstance(call.func.value, ast.Name) and call.func.value.id == "autograder")
+    return ((named or qualified) and all(isinstance(a, ast.Constant) for a in call.args)
+            and all(k.arg and isinstance(k.value, ast.Constant) for k in call.keywords))
+
+
+# the imports a self-check needs, exactly as written (no alias, nothing else imported with them)
+SELF_CHECK_IMPORTS = ("from autograder import check_part", "import autograder")
+SELF_CHECK_NAMES = ("check_part", "autograder")
+
+
+def drop_self_checks(sources):
+    """``sources`` (the student's code cells) without the statements that only check their work, and
+    the indices of the cells that held any.
+
+    Only top-level statements are left out, and only these: ``from autograder import check_part``,
+    ``import autograder``, and a bare call ``check_part(...)`` or ``autograder.check_part(...)`` with
+    literal arguments. Each becomes ``pass`` on the same lines, so the cell's other lines keep their
+    numbers. Nothing is left out when any other code of the student still names ``check_part`` or
+    ``autograder`` (an alias, ``check_part.__globals__``, a cell that does not parse): the import then
+    stays, and is flagged as any import of the course's package is. Leaving a statement out removes
+    code the student could have deleted themselves, so it cannot earn a point.
+    """
+    changed, dropped = list(sources), []
+    for index, source in enumerate(sources):
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            if any(name in source for name in SELF_CHECK_NAMES):
+                return list(sources), []
+            continue
+        nodes = [node for node in tree.body if _calls_check_part(node)
+                 or (isinstance(node, (ast.Import, ast.ImportFrom)) and ast.unparse(node) in SELF_CHECK_IMPORTS)]
+        kept = [node for node in tree.body if node not in nodes]
+        if any(isinstance(n, ast.Name) and n.id in SELF_CHECK_NAMES for node in kept for n in ast.walk(node)):
+            return list(sources), []
+        if nodes:
+            changed[index] = _as_pass(source, nodes)
+            try:
+                ast.parse(changed[index])
+            except SyntaxError:  # never expected: then nothing is left out, and the import is flagged
+                return list(sources), []
+            dropped.append(index)
+    return changed, dropped
+
+
+def _as_pass(source, nodes):
+    """``source`` with the statements ``nodes`` each replaced by ``pass``, every other line in place."""
+    lines = re.split(r"(?<=\n)|(?<=\r)(?!\n)", source)
+    for node in sorted(nodes, key=lambda n: (n.lineno, n.col_offset), reverse=True):
+        first, last = node.lineno - 1, node.end_lineno - 1
+        head = lines[first].encode()[:node.col_offset].decode()
+        tail = lines[last].encode()[node.end_col_offset:].decode()
+        # a statement over several lines: continue the line when another statement follows on its last
+        breaks = ("\\\n" if tail.lstrip().startswith(";") else "\n") * (last - first)
+        lines[first:last + 1] = [head + "pass" + breaks + tail]
+    return "".join(lines)
 
 
 def _nbgrader(args, course_dir):

@@ -65,15 +65,19 @@ def read_cells(data):
 
 
 def build_plan(spec, submitted, result):
-    """The cells to run, in order: ``("code", source, owner)`` and ``("test", part)`` steps.
+    """The cells to run, in order: ``("code", source, owner, where)`` and ``("test", part)`` steps.
 
     ``owner`` is the grade id of the student's solution cell, ``"student"`` for a cell the
-    student added, or ``None`` for the instructor's own cells. Added cells that only check the
-    student's work (:func:`course.is_self_check`) are left out, and so are the instructor's given
-    cells tagged :data:`GRADER_SKIPS` in the source notebook (a student's tags change nothing: the
-    given cells always come from the source).
+    student added, or ``None`` for the instructor's own cells; ``where`` names the student's cell
+    for a student to find it (``"answer cell 'softmax' (cell 4)"``), ``None`` for the instructor's.
+    Added cells that only check the student's work (:func:`course.is_self_check`) are left out,
+    and so are the instructor's given cells tagged :data:`GRADER_SKIPS` in the source notebook (a
+    student's tags change nothing: the given cells always come from the source). In the student's
+    other cells, the statements that only import or call ``check_part`` are left out
+    (:func:`course.drop_self_checks`), with a note in ``result["notes"]``.
     """
-    by_id = {gid: (kind, source) for kind, source, gid in submitted if gid}
+    by_id = {gid: (kind, source, f"answer cell {gid!r} (cell {n})")
+             for n, (kind, source, gid) in enumerate(submitted, 1) if gid}
     source_ids = {grade_id(c) for c in spec.cells if grade_id(c)}
     counts = collections.Counter(gid for _, _, gid in submitted if gid in source_ids)
     for gid, count in sorted(counts.items()):
@@ -86,19 +90,19 @@ def build_plan(spec, submitted, result):
                           f"do not match (expected ids {sorted(source_ids)})")
     # cells the student added, keyed by the graded cell they follow in the submission
     added, anchor = {}, None
-    for kind, source, gid in submitted:
+    for n, (kind, source, gid) in enumerate(submitted, 1):
         if gid in source_ids:
             anchor = gid
         elif kind == "code" and source.strip() and not course.is_self_check(source):
-            added.setdefault(anchor, []).append(source)
+            added.setdefault(anchor, []).append((source, f"cell {n}, which you added"))
     parts = {p.grade_id: p for p in spec.parts}
-    plan = [("code", s, "student") for s in added.get(None, [])]
+    plan = [("code", s, "student", where) for s, where in added.get(None, [])]
     for cell in spec.cells:
         gid = grade_id(cell)
         if cell.cell_type == "code":
             if is_solution(cell) and not is_grade(cell):
                 if gid in by_id:
-                    plan.append(("code", by_id[gid][1], gid))
+                    plan.append(("code", by_id[gid][1], gid, by_id[gid][2]))
                 else:
                     result["flags"].append(f"missing answer cell {gid!r} (restored from the release)")
             elif is_grade(cell) and not is_solution(cell):
@@ -108,8 +112,24 @@ def build_plan(spec, submitted, result):
                     result["flags"].append(f"edited test cell {gid!r} (restored)")
                 plan.append(("test", parts[gid]))
             elif GRADER_SKIPS not in cell.metadata.get("tags", []):
-                plan.append(("code", cell.source, None))
-        plan.extend(("code", s, "student") for s in added.get(gid, []) if gid)
+                plan.append(("code", cell.source, None, None))
+        plan.extend(("code", s, "student", where) for s, where in added.get(gid, []) if gid)
+    return _without_self_checks(plan, result)
+
+
+def _without_self_checks(plan, result):
+    """``plan`` with the student's calls of ``check_part`` and imports of it left out; a note says where."""
+    students = [i for i, step in enumerate(plan) if step[0] == "code" and step[2]]
+    sources, dropped = course.drop_self_checks([plan[i][1] for i in students])
+    for i, source in zip(students, sources):
+        plan[i] = plan[i][:1] + (source,) + plan[i][2:]
+    owners = [plan[students[k]][2:] for k in dropped]
+    answers = [owner for owner, _ in owners if owner != "student"]
+    cells = ([f"the answer cell{'s' if len(answers) > 1 else ''} of {', '.join(answers)}"] if answers else []) + [
+        where for owner, where in owners if owner == "student"]
+    if cells:
+        result.setdefault("notes", []).append(f"the grader left out check_part and its import in {' and '.join(cells)}: "
+                                              "the course's own tools never cost a point")
     return plan
 
 
@@ -152,12 +172,13 @@ def scan_integrity(plan, spec, result):
     """Flag answers that use the reference package or a forbidden shortcut; return the tainted parts."""
     tainted = {}
     student_code = [step[1] for step in plan if step[0] == "code" and step[2]]
-    package_anywhere = any(integrity.uses_protected_package(source) for source in student_code)
+    package = next((f"{IMPORTS_REFERENCE}: {root} in {step[3]}" for step in plan if step[0] == "code" and step[2]
+                    for root in [integrity.uses_protected_package(step[1])] if root), None)
     for part in spec.parts:
         for check_name, function in part.checks:
             check_ = checks.get(check_name)
-            if package_anywhere:
-                tainted[part.grade_id] = IMPORTS_REFERENCE
+            if package:
+                tainted[part.grade_id] = package
             for source in (s for s in student_code if integrity.defines(s, function)):
                 used = integrity.forbidden_uses(source, check_.forbid)
                 if used:
@@ -286,7 +307,8 @@ def run(prepared, worker):
         return _finish(result, started)
     parts = {p["grade_id"]: p for p in result["parts"]}
     plan_sources = {step[2]: step[1] for step in prepared.plan if step[0] == "code" and step[2]}
-    imported = set()  # reference packages the sandbox saw the submission try to import
+    imported = {}  # reference package the sandbox saw the submission try to import -> the step that did
+    running = [None]  # what runs now, for that note: a student's cell, or a part's tests
 
     answers = reference_answers(prepared.spec)
     answers_of = {name: gid for gid, (_, names) in answers.items() for name in names}
@@ -295,7 +317,8 @@ def run(prepared, worker):
     def drive(w):
         def request(header, arrays=()):
             reply, reply_arrays = w.request(header, arrays)
-            imported.update(map(str, reply.get("reference_imports") or ()))
+            for root in map(str, reply.get("reference_imports") or ()):
+                imported.setdefault(root, running[0])
             return reply, reply_arrays
 
         def judge(index, part):
@@ -336,6 +359,7 @@ def run(prepared, worker):
             return passed, fields, names
 
         for index, step in enumerate(prepared.plan):
+            running[0] = (step[3] or "a given cell") if step[0] == "code" else f"a function that {step[1].grade_id!r} tests"
             if step[0] == "code":
                 request({"op": "cell", "index": index, "source": step[1]})
                 continue
@@ -364,11 +388,12 @@ def run(prepared, worker):
         raise GraderFault(failure.reason)
     if failure:
         result["flags"].append(f"stopped early: {failure.reason}")
-    if imported and IMPORTS_REFERENCE not in result["flags"]:
-        result["flags"].append(f"{IMPORTS_REFERENCE} ({', '.join(sorted(imported))}, seen at run time)")
+    if imported and not any(flag.startswith(IMPORTS_REFERENCE) for flag in result["flags"]):
+        reason = f"{IMPORTS_REFERENCE}: {'; '.join(f'{r} in {w}' for r, w in sorted(imported.items()))}, seen at run time"
+        result["flags"].append(reason)
         for record in result["parts"]:
             if not record["manual"]:
-                record.update(score=0.0, error=IMPORTS_REFERENCE)
+                record.update(score=0.0, error=reason)
     if result["flags"]:  # tampering, missing cells, a stopped run: a person should look
         result["status"] = "flagged"
     return _finish(result, started)

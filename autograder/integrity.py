@@ -41,8 +41,43 @@ def uses_protected_package(source):
     return None
 
 
+# calls whose string arguments name an attribute or a module to look up: how code reaches a name
+# it does not write (``getattr(torch, "softmax")``, ``import_module("torch.ao")``)
+LOOKUPS = ("getattr", "hasattr", "setattr", "delattr", "__getattribute__", "__getattr__", "import_module",
+           "__import__", "attrgetter", "methodcaller", "resolve_name")
+# calls whose result is a namespace a string key looks a name up in (``vars(torch)["softmax"]``)
+NAMESPACES = ("vars", "globals", "locals")
+
+
+def _called(node):
+    """The name of the function or method a call ``node`` calls, if it names one."""
+    func = node.func
+    return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+
+
+def _looked_up(node):
+    """The strings that ``node`` looks a name up by: the literal arguments of a :data:`LOOKUPS`
+    call, or the literal key of a subscript of a namespace (``vars(m)``, ``m.__dict__``)."""
+    if isinstance(node, ast.Call) and _called(node) in LOOKUPS:
+        values = [*node.args, *(k.value for k in node.keywords)]
+    elif isinstance(node, ast.Subscript) and (
+            (isinstance(node.value, ast.Call) and _called(node.value) in NAMESPACES)
+            or (isinstance(node.value, ast.Attribute) and node.value.attr == "__dict__")):
+        values = [node.slice]
+    else:
+        return []
+    return [v.value for v in values if isinstance(v, ast.Constant) and isinstance(v.value, str)]
+
+
 def forbidden_uses(source, forbid):
-    """Forbidden names that ``source`` uses as an attribute, an imported name or a string."""
+    """Forbidden names that ``source``'s code uses: as an attribute (``torch.softmax``), an imported
+    name (``from torch import softmax``), or a literal string it looks a name up by
+    (``getattr(torch, "softmax")``, ``vars(torch)["softmax"]``, ``import_module("torch.ao")``).
+
+    A name in a comment, a docstring or any other string counts for nothing
+    (``check_part("softmax")``, ``fmt == "float16"``). A name assembled at run time is out of
+    any scan's reach; the sandbox's recording of the operators an answer runs catches it.
+    """
     tree = _tree(source)
     if tree is None or not forbid:
         return []
@@ -52,8 +87,8 @@ def forbidden_uses(source, forbid):
             found.add(ast.unparse(node))
         elif isinstance(node, ast.ImportFrom):
             found.update(f"{node.module}.{a.name}" for a in node.names if a.name in forbid)
-        elif isinstance(node, ast.Constant) and node.value in forbid:
-            found.add(repr(node.value))
+        elif any(part in forbid for name in _looked_up(node) for part in name.split(".")):
+            found.add(ast.unparse(node))
     return sorted(found)
 
 

@@ -133,4 +133,6 @@ def test_chapter_2_a_students_copy_of_the_skipped_cell_costs_only_with_its_impor
     kept, refused = results
     assert (kept["status"], kept["score"], kept["flags"]) == ("graded", autograded, []), kept
     assert refused["status"] == "flagged" and refused["score"] == 0, refused
-    assert grading.IMPORTS_REFERENCE in refused["flags"], refused["flags"]
+    # the flag names the cell: the copy is the cell after the model cell, which the student added
+    at = 1 + next(i for i, c in enumerate(nb["cells"]) if grade_id(c) == grade_id(model_cell))
+    assert f"{grading.IMPORTS_REFERENCE}: solutions in cell {at + 1}, which you added" in refused["flags"], refused["flags"]

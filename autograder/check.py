@@ -302,7 +302,7 @@ def check_part(name, assignment=None):
     specs = [load_spec(course.source_notebook(name_), name_) for name_ in ([assignment] if assignment else names)]
     found = [(spec, part) for spec in specs for part in [find_part(spec, name)] if part is not None]
     if not found:
-        print(wrap(_no_such_part(name, specs, namespace)))
+        print("\n".join(wrap(line) for line in _no_such_part(name, specs, namespace)))
         return
     if len(found) > 1:
         print(wrap(f"{' and '.join(spec.assignment for spec, _ in found)} both have a part {name!r}: give the "
@@ -327,7 +327,7 @@ def check_part(name, assignment=None):
         except (KeyError, TypeError, OSError):
             continue  # not defined, or no source to read
     if _not_started(unstarted, outcomes):
-        print(wrap(f"{heading}: not started (it still raises NotImplementedError, as the release leaves it)"))
+        print(wrap(f"{heading}: not started"))
         return
     forbidden = _forbidden_uses(part, namespace)
     passed = all(o["passed"] for o in outcomes) and not forbidden
@@ -340,8 +340,8 @@ def check_part(name, assignment=None):
 
 
 def _no_such_part(name, specs, namespace):
-    """What to say when no exercise of ``specs`` has a part ``name``: the parts of the exercise whose
-    functions the notebook defines (of every exercise if none), and the nearest name."""
+    """What to say when no exercise of ``specs`` has a part ``name``, in lines: the nearest name, and
+    the parts of the exercise whose functions the notebook defines (of every exercise if none)."""
     def functions(spec):
         return [p.grade_id.removeprefix("test_") for p in spec.parts if not p.manual]
 
@@ -352,7 +352,7 @@ def _no_such_part(name, specs, namespace):
     text = f"No part is called {name!r}."
     if close:
         text += f" Did you mean {close[0]!r}?"
-    return text + "".join(f" The parts of {spec.assignment}: {', '.join(map(repr, functions(spec)))}." for spec in listed)
+    return [text] + [f"The parts of {spec.assignment}: {', '.join(map(repr, functions(spec)))}." for spec in listed]
 
 
 def _call_here(namespace):

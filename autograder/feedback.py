@@ -89,6 +89,7 @@ def student_report(result, chapters=course.CHAPTERS):
             + ("; written answers not graded yet" if pending else "") + ")</p>"
             + _lateness_line(result.get("lateness"))
             + (f"<div class='flag'><p>Notes from the grader:</p><ul>{flags}</ul></div>" if flags else "")
+            + "".join(f"<p><small>Note: {e(note)}</small></p>" for note in result.get("notes", ()))
             + "<table><tr><th>Part</th><th>Points</th><th>Score</th><th>Checks</th></tr>"
             + "".join(rows) + "</table>"
             "<p>Hidden checks compare your functions with an independent reference on random inputs; "

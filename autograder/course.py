@@ -32,9 +32,10 @@ CHECK_INTRO = """## Check your work
 Save this notebook, then run the cell below. It grades your saved notebook exactly as the grader
 does (the same visible tests, the same hidden checks and tolerances, on random inputs drawn for
 this run), prints each part's points and why a part failed, and records nothing. To check one
-part while you work, run `from autograder import check_part; check_part("{function}")` in a cell
-of its own: it runs that part's hidden checks on the function defined in this notebook. The grader
-skips both kinds of cell.
+part while you work, run `from autograder import check_part; check_part("{function}")` in any cell,
+at the end of your answer or in a cell of its own: it runs that part's hidden checks on the function
+defined in this notebook. The grader leaves out the cell below and every such line: checking your
+work never costs a point.
 
 Passing every check means your functions match independent references on the inputs drawn; it is
 strong evidence, not a proof, and the written answers are graded by hand."""

@@ -51,6 +51,20 @@ def main(argv=None):
     export.add_argument("--out", default="-", help="CSV file (default: standard output)")
     export.add_argument("--parts", action="store_true", help="add one column per part: the points earned")
     export.add_argument("--assignment", help="export only this assignment")
+    lms = export.add_mutually_exclusive_group()
+    lms.add_argument("--canvas", type=Path, metavar="GRADEBOOK.csv",
+                     help="Canvas's gradebook export: write it to --out with each graded assignment's column filled")
+    lms.add_argument("--moodle", action="store_true", help="write Moodle's grade import CSV to --out")
+    export.add_argument("--roster", type=Path, metavar="FILE.csv",
+                        help="columns student,lms_id: the LMS id of each submission folder's student")
+    export.add_argument("--column", action="append", default=[], metavar="ASSIGNMENT=COLUMN",
+                        help="the LMS column of an assignment (default: the column titled as the assignment)")
+    export.add_argument("--moodle-identifier", default="Username", help="Moodle: the user column's name "
+                        "(Username, ID number or Email address; map it under 'Identify user by')")
+    export.add_argument("--rescale", action="store_true",
+                        help="Canvas: scale scores to Canvas's points possible where they differ")
+    export.add_argument("--partial", action="store_true",
+                        help="Canvas, Moodle: publish scores whose written answers are not graded yet")
 
     manual = commands.add_parser("manual", help="grade written answers by hand: export them, import the scores")
     manual_commands = manual.add_subparsers(dest="manual_command", required=True)
@@ -169,12 +183,45 @@ def _export(args):
 
     with GradeStore(args.db) as store:
         results = store.results(args.assignment)
+    if args.canvas or args.moodle:
+        return _export_lms(args, results)
     if args.out == "-":
         write_csv(results, sys.stdout, parts=args.parts)
     else:
         with open(args.out, "w", newline="", encoding="utf-8") as stream:
             write_csv(results, stream, parts=args.parts)
         print(f"wrote {len(results)} rows to {args.out}")
+    return 0
+
+
+def _export_lms(args, results):
+    from autograder import lms
+
+    try:
+        columns = dict(item.split("=", 1) for item in args.column)
+    except ValueError:
+        print("error: --column takes ASSIGNMENT=COLUMN, for example --column 01-transformers=\"Exercise 1 (4242)\"",
+              file=sys.stderr)
+        return 2
+    try:
+        roster = lms.read_roster(args.roster) if args.roster else None
+        if args.canvas:
+            if not args.canvas.is_file():
+                raise lms.GradebookError(f"no file {args.canvas}: export the gradebook from Canvas (Grades > Export)")
+            text = args.canvas.read_bytes().decode("utf-8")
+            out, report = lms.fill_canvas(text, results, roster, columns, rescale=args.rescale, partial=args.partial)
+        else:
+            out, report = lms.moodle_text(results, roster=roster, identifier=args.moodle_identifier,
+                                          columns=columns, partial=args.partial)
+    except (lms.GradebookError, UnicodeDecodeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.out == "-":
+        sys.stdout.write(out)
+    else:
+        Path(args.out).write_bytes(out.encode("utf-8"))
+    for line in report.lines():
+        print(line, file=sys.stderr)
     return 0
 
 

@@ -182,3 +182,44 @@ def test_regrading_keeps_scores_of_unchanged_answers_only(graded, released, tmp_
     after = {r["student"]: r for r in read_csv(tmp_path / "after.csv")}
     assert (after["s-ann"]["score"], after["s-ann"]["comment"]) == ("2", "ok")
     assert (after["s-ben"]["score"], after["s-ben"]["comment"]) == ("", "")
+
+
+def test_canvas_and_moodle_exports_from_the_gradebook(graded, tmp_path):
+    """The LMS path end to end: written answers scored for two students, then Canvas's export filled
+    in place and Moodle's import file written (lms.py's own tests cover the formats in detail)."""
+    root, db = graded
+    db_copy = tmp_path / "gb.db"
+    db_copy.write_bytes((root / "gb.db").read_bytes())
+    db = f"sqlite:///{db_copy}"
+    cli("manual", "export", "--db", db, "--out", str(tmp_path / "written.csv"), cwd=root)
+    rows = [dict(r, score={"s-ann": "3", "s-ben": "1.5"}.get(r["student"], "")) for r in read_csv(tmp_path / "written.csv")]
+    write_csv(tmp_path / "written.csv", rows)
+    cli("manual", "import", str(tmp_path / "written.csv"), "--db", db, cwd=root)
+    ann, ben = AUTO_POINTS + 3, sum(p.points for p in SPEC.parts[:2]) + 1.5
+
+    header = f"Student,ID,SIS User ID,SIS Login ID,Section,Quiz (7),{ASSIGNMENT} (8),Current Score\r\n"
+    points = f"    Points Possible,,,,,5.00,{SPEC.max_score:.2f},(read only)\r\n"
+    people = ('"Ng, Ann",101,A-1,ann@uni.example,S1,4.00,,80.00\r\n'
+              '"Bo, Ben",102,B-2,ben@uni.example,S1,,,10.00\r\n'
+              '"Cy, Cat",103,C-3,cat@uni.example,S1,5.00,,90.00\r\n'
+              '"Do, Dan",104,D-4,dan@uni.example,S1,3.00,,60.00\r\n')
+    (tmp_path / "canvas.csv").write_bytes((header + points + people).encode())
+    (tmp_path / "roster.csv").write_text("student,lms_id\ns-ann,ann@uni.example\ns-ben,B-2\ns-cat,103\n")
+    result = cli("export", "--db", db, "--canvas", str(tmp_path / "canvas.csv"), "--roster", str(tmp_path / "roster.csv"),
+                 "--out", str(tmp_path / "canvas-import.csv"), cwd=root)
+    assert (tmp_path / "canvas-import.csv").read_bytes().decode() == header + points + (
+        f'"Ng, Ann",101,A-1,ann@uni.example,S1,4.00,{ann:g},80.00\r\n'
+        f'"Bo, Ben",102,B-2,ben@uni.example,S1,,{ben:g},10.00\r\n'
+        '"Cy, Cat",103,C-3,cat@uni.example,S1,5.00,,90.00\r\n'  # written answer not graded yet: left out
+        '"Do, Dan",104,D-4,dan@uni.example,S1,3.00,,60.00\r\n')  # no submission: left empty
+    assert f"{ASSIGNMENT}: 2 students filled, 2 without a submission left empty" in result.stderr
+    assert f"left out: s-cat ({ASSIGNMENT}): written answers not graded yet" in result.stderr
+
+    missing = cli("export", "--db", db, "--canvas", str(tmp_path / "nothing.csv"), "--out", "x.csv", cwd=root, expect=2)
+    assert "no file" in missing.stderr and "Grades > Export" in missing.stderr
+
+    cli("export", "--db", db, "--moodle", "--partial", "--moodle-identifier", "Email address",
+        "--out", str(tmp_path / "moodle.csv"), cwd=root)
+    assert read_csv(tmp_path / "moodle.csv") == [
+        {"Email address": "s-ann", ASSIGNMENT: f"{ann:g}"}, {"Email address": "s-ben", ASSIGNMENT: f"{ben:g}"},
+        {"Email address": "s-cat", ASSIGNMENT: "0"}]

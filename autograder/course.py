@@ -84,10 +84,11 @@ def release(names=None, course_dir=REPO / "course", out_dir=REPO / "release", ch
     build_course(course_dir, chapters, names)
     for name in names:
         _nbgrader(["generate_assignment", name, "--force", "--log-level=WARN"], course_dir)
+        # in nbgrader's release folder too, so `nbgrader release_assignment` hands out the same notebook
+        _append_check_cells(Path(course_dir) / "release" / name / EXERCISE, load_spec(source_notebook(name, chapters), name))
         target = Path(out_dir) / name
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(Path(course_dir) / "release" / name, target)
-        _append_check_cells(target / EXERCISE, load_spec(source_notebook(name, chapters), name))
     return [Path(out_dir) / name / EXERCISE for name in names]
 
 

@@ -1,4 +1,4 @@
-"""The instructor's command line: ``python -m autograder {release,check,grade,manual,feedback,export}``."""
+"""The instructor's command line: ``python -m autograder {release,check,grade,manual,feedback,export,gradescope}``."""
 
 import argparse
 import sys
@@ -65,6 +65,17 @@ def main(argv=None):
                         help="Canvas: scale scores to Canvas's points possible where they differ")
     export.add_argument("--partial", action="store_true",
                         help="Canvas, Moodle: publish scores whose written answers are not graded yet")
+
+    gradescope = commands.add_parser("gradescope", help="Gradescope: build the zipped autograder; run it there")
+    gradescope_commands = gradescope.add_subparsers(dest="gradescope_command", required=True)
+    gradescope_build = gradescope_commands.add_parser("build", help="write the zip for an assignment's Zipped autograder")
+    gradescope_build.add_argument("assignment", help="e.g. 01-transformers")
+    gradescope_build.add_argument("--out", default="autograder.zip", help="zip file (default: autograder.zip)")
+    gradescope_build.add_argument("--cell-timeout", type=float, default=60.0, help="seconds per cell (default: 60)")
+    gradescope_build.add_argument("--notebook-timeout", type=float, default=300.0,
+                                  help="seconds per notebook (default: 300)")
+    gradescope_run = gradescope_commands.add_parser("run", help="inside Gradescope: grade submission/, write results/")
+    gradescope_run.add_argument("--root", type=Path, default=Path("/autograder"), help="default: /autograder")
 
     manual = commands.add_parser("manual", help="grade written answers by hand: export them, import the scores")
     manual_commands = manual.add_subparsers(dest="manual_command", required=True)
@@ -223,6 +234,12 @@ def _export_lms(args, results):
     for line in report.lines():
         print(line, file=sys.stderr)
     return 0
+
+
+def _gradescope(args):
+    from autograder import gradescope
+
+    return gradescope.main(args)
 
 
 def _manual(args):

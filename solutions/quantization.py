@@ -175,20 +175,53 @@ def quantized_linear_bytes(shapes, bits=8, per_channel=True):
     return total
 
 
+def mse_scale(x, bits=8, dim=None, n_ratios=100):
+    """The symmetric scale whose clipping range gives the smallest squared error on ``x``.
+
+    Post-training range setting by a grid search, with no data but the tensor: the candidates
+    are the absmax scale of :func:`absmax_quantize` times ``k / n_ratios`` for ``k = 1 ... n_ratios``;
+    values beyond ``q_max * scale`` are clamped to it. ``dim`` as for :func:`absmax_quantize`: one
+    scale per slice along it (``dim=1`` on an ``(out, in)`` weight: one per row), each chosen for its
+    own slice. Returns float32, shaped like the absmax scale; ratio 1 is absmax itself.
+    """
+    q_max = 2 ** (bits - 1) - 1
+    _, absmax_scale = absmax_quantize(x, bits, dim)  # x's shape with the reduced sizes 1
+    dims = tuple(range(x.dim())) if dim is None else dim
+    best_error, best_scale = None, absmax_scale
+    for k in range(1, n_ratios + 1):
+        scale = absmax_scale * (k / n_ratios)
+        error = ((torch.round(x / scale).clamp(-q_max, q_max) * scale - x) ** 2).sum(dim=dims, keepdim=True)
+        if best_error is None:
+            best_error, best_scale = error, scale
+        else:
+            better = error < best_error
+            best_error, best_scale = torch.where(better, error, best_error), torch.where(better, scale, best_scale)
+    return best_scale.float()
+
+
 class QuantizedLinear(nn.Module):
     """A bias-free linear layer whose weight is stored as packed ``bits``-bit integers and scales.
 
     ``packed`` holds ``8 // bits`` weights per byte (``bits`` in 2, 4, 8) as unsigned codes
     ``q + 2^(bits-1)``; ``scale`` is float32, ``(out, 1)`` per channel or ``(1, 1)`` per tensor.
-    The forward pass unpacks and dequantizes the weight, then multiplies in float32.
+    ``clip`` chooses the scale: ``"absmax"`` (the largest magnitude maps to the largest integer) or
+    ``"mse"`` (:func:`mse_scale`: the clipping range with the smallest squared error, values beyond
+    it clamped). The forward pass unpacks and dequantizes the weight, then multiplies in float32.
     """
 
-    def __init__(self, weight, bits=8, per_channel=True):
+    def __init__(self, weight, bits=8, per_channel=True, clip="absmax"):
         super().__init__()
         if bits not in (2, 4, 8):
             raise ValueError(f"bits must be 2, 4 or 8 to pack whole bytes, got {bits}")
+        if clip not in ("absmax", "mse"):
+            raise ValueError(f"clip must be 'absmax' or 'mse', got {clip!r}")
         self.bits, self.shape = bits, tuple(weight.shape)
-        q, scale = absmax_quantize(weight.detach(), bits, dim=1 if per_channel else None)
+        dim = 1 if per_channel else None
+        q, scale = absmax_quantize(weight.detach(), bits, dim=dim)
+        if clip == "mse":
+            scale = mse_scale(weight.detach(), bits, dim=dim)
+            q_max = 2 ** (bits - 1) - 1
+            q = torch.round(weight.detach() / scale).clamp(-q_max, q_max).to(torch.int8)
         per_byte = 8 // bits
         codes = (q.flatten().to(torch.int16) + 2 ** (bits - 1)).to(torch.uint8)  # (out * in,)
         codes = F.pad(codes, (0, -len(codes) % per_byte)).view(-1, per_byte)  # (n_bytes, per_byte)
@@ -209,18 +242,19 @@ class QuantizedLinear(nn.Module):
         return F.linear(x, self.weight())
 
 
-def quantize_model(model, bits=8, per_channel=True):
+def quantize_model(model, bits=8, per_channel=True, clip="absmax"):
     """A copy of ``model`` whose bias-free ``nn.Linear`` layers store ``bits``-bit weights.
 
-    Linear layers whose weight is tied to an embedding (a GPT's output head) are left as they are,
-    so the shared matrix is stored once. Everything else (embeddings, LayerNorms) stays float.
+    ``clip`` chooses each layer's scale, as for :class:`QuantizedLinear`. Linear layers whose
+    weight is tied to an embedding (a GPT's output head) are left as they are, so the shared matrix
+    is stored once. Everything else (embeddings, LayerNorms) stays float.
     """
     quantized = copy.deepcopy(model)
     tied = {id(m.weight) for m in quantized.modules() if isinstance(m, nn.Embedding)}
     for parent in list(quantized.modules()):
         for name, child in parent.named_children():
             if isinstance(child, nn.Linear) and child.bias is None and id(child.weight) not in tied:
-                setattr(parent, name, QuantizedLinear(child.weight, bits, per_channel))
+                setattr(parent, name, QuantizedLinear(child.weight, bits, per_channel, clip))
     return quantized
 
 

@@ -5,12 +5,15 @@ Run ``python -m solutions.train_qat``. With fixed seeds it writes
 
 - ``ptq``: validation loss (nats/token) and stored bytes of the committed model with its linear
   weights quantized after training, for 8, 4 and 2 bits, per tensor and per channel, and of the
-  float32 model;
+  float32 model; ``val_loss`` with absmax scales, ``mse_val_loss`` with each scale's clipping range
+  chosen for the smallest squared weight error (``mse_scale``);
 - ``qat``: for each low-bit setting, three models fine-tuned for the same steps on the same
   batches from the committed weights: post-training quantization of the committed model (no
   fine-tuning), float fine-tuning followed by post-training quantization (the control: it gets
   the same extra training), and quantization-aware training with fake-quantized weights and
-  learned scales (LSQ, Esser et al. 2020), evaluated with its weights actually quantized;
+  learned scales (LSQ, Esser et al. 2020), evaluated with its weights actually quantized; and
+  QAT with the absmax scales frozen (``qat_frozen_scale_val_loss``), which separates what training
+  the weights gains from what learning the scales gains;
 - ``qat_seeds``: the control and QAT of the first QAT setting again, with the batches drawn from
   other seeds, to show how much the comparison moves with the order of the batches.
 
@@ -41,15 +44,19 @@ class FakeQuantLinear(nn.Module):
     """A bias-free linear layer that trains through fake-quantized weights with a learned scale.
 
     The scale starts at the absmax scale, one per output row or one per tensor, and is learned
-    with LSQ's gradient, scaled by ``1 / sqrt(n_weights_per_scale * q_max)`` as the paper advises.
+    with LSQ's gradient, scaled by ``1 / sqrt(n_weights_per_scale * q_max)`` as the paper advises;
+    with ``learn_scale=False`` it stays at the absmax scale and only the weights train.
     """
 
-    def __init__(self, linear, bits, per_channel):
+    def __init__(self, linear, bits, per_channel, learn_scale=True):
         super().__init__()
         self.weight = nn.Parameter(linear.weight.detach().clone())
         self.q_min, self.q_max = -(2 ** (bits - 1)) + 1, 2 ** (bits - 1) - 1  # symmetric range
         _, scale = absmax_quantize(self.weight.detach(), bits, dim=1 if per_channel else None)
-        self.scale = nn.Parameter(scale)
+        if learn_scale:
+            self.scale = nn.Parameter(scale)
+        else:  # the control: the absmax scale stays fixed and only the weights train
+            self.register_buffer("scale", scale)
         n_per_scale = self.weight.numel() // scale.numel()
         self.grad_factor = 1.0 / (n_per_scale * self.q_max) ** 0.5
 
@@ -62,13 +69,13 @@ class FakeQuantLinear(nn.Module):
         return F.linear(x, self.quantized_weight())
 
 
-def with_fake_quant(model, bits, per_channel):
+def with_fake_quant(model, bits, per_channel, learn_scale=True):
     """Replace ``model``'s untied bias-free linear layers by :class:`FakeQuantLinear`, in place."""
     tied = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
     for parent in list(model.modules()):
         for name, child in parent.named_children():
             if isinstance(child, nn.Linear) and child.bias is None and id(child.weight) not in tied:
-                setattr(parent, name, FakeQuantLinear(child, bits, per_channel))
+                setattr(parent, name, FakeQuantLinear(child, bits, per_channel, learn_scale))
     return model
 
 
@@ -113,17 +120,21 @@ def main(out_dir=DATA_DIR, n_threads=1):
     for bits, per_channel in PTQ_SETTINGS:
         quantized = quantize_model(base, bits, per_channel)
         results["ptq"].append({"bits": bits, "per_channel": per_channel, "bytes": model_size_bytes(quantized),
-                               "val_loss": validation_loss(quantized, val_ids)})
+                               "val_loss": validation_loss(quantized, val_ids),
+                               "mse_val_loss": validation_loss(quantize_model(base, bits, per_channel, "mse"), val_ids)})
 
     float_tuned = fine_tune(load_trained()[0], train_ids, "float fine-tuning")
     results["float_tuned_val_loss"] = validation_loss(float_tuned, val_ids)
     for bits, per_channel in QAT_SETTINGS:
         qat = fine_tune(with_fake_quant(load_trained()[0], bits, per_channel), train_ids, f"QAT {bits}-bit")
+        frozen = fine_tune(with_fake_quant(load_trained()[0], bits, per_channel, learn_scale=False), train_ids,
+                           f"QAT {bits}-bit, frozen absmax scales")
         results["qat"].append({
             "bits": bits, "per_channel": per_channel,
             "ptq_val_loss": validation_loss(quantize_model(base, bits, per_channel), val_ids),
             "tuned_then_ptq_val_loss": validation_loss(quantize_model(float_tuned, bits, per_channel), val_ids),
             "qat_val_loss": validation_loss(qat, val_ids),
+            "qat_frozen_scale_val_loss": validation_loss(frozen, val_ids),
         })
     bits, per_channel = QAT_SETTINGS[0]
     results["qat_seeds"] = {"bits": bits, "per_channel": per_channel,

@@ -185,3 +185,84 @@ def test_committed_results_are_consistent():
     spread = results["qat_seeds"]
     assert (spread["bits"], spread["per_channel"]) == QAT_SETTINGS[0]
     assert [run["seed"] for run in spread["runs"]] == list(SPREAD_SEEDS)
+
+
+def _clipped_error(x, scale, q_max):
+    """Squared error of x after symmetric rounding to the integers -q_max..q_max times scale (a float)."""
+    return sum((min(max(round(v / scale), -q_max), q_max) * scale - v) ** 2 for v in x.tolist())
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8])
+def test_mse_scale_is_the_best_clipping_ratio_of_its_grid(bits):
+    """Brute force over the same grid, one row at a time in Python floats: nothing on it does better."""
+    generator = torch.Generator().manual_seed(bits)
+    x = torch.randn(6, 40, generator=generator, dtype=torch.float64)
+    x[0, 3] = 12.0  # a row with an outlier, where clipping pays
+    q_max = 2 ** (bits - 1) - 1
+    chosen = Q.mse_scale(x, bits, dim=1, n_ratios=50)
+    assert chosen.shape == (6, 1) and chosen.dtype == torch.float32
+    for row, scale in zip(x, chosen.flatten().tolist()):
+        absmax = row.abs().max().item() / q_max
+        best = min(_clipped_error(row, absmax * k / 50, q_max) for k in range(1, 51))
+        assert _clipped_error(row, scale, q_max) <= best * (1 + 1e-5) + 1e-12
+        assert scale <= absmax * (1 + 1e-6)  # a clipping range never exceeds absmax's
+
+
+def test_mse_scale_clips_a_gaussian_at_4_bits():
+    """For many normal values, 4-bit rounding error is smallest with the range clipped below the maximum."""
+    x = torch.randn(1, 4000, generator=torch.Generator().manual_seed(0))
+    ratio = (Q.mse_scale(x, 4, dim=1) / Q.absmax_quantize(x, 4, dim=1)[1]).item()
+    assert ratio < 0.9
+
+
+def test_mse_scale_per_tensor_matches_one_scale_for_everything():
+    x = torch.randn(4, 8, generator=torch.Generator().manual_seed(0))
+    scale = Q.mse_scale(x, 4)
+    assert scale.shape == (1, 1)
+    assert torch.equal(scale, Q.mse_scale(x.flatten(), 4).view(1, 1))
+
+
+def test_quantized_linear_with_mse_clip_stores_clamped_integers():
+    """The stored weight is PyTorch's own fake quantization with the MSE scales (independent quantizer)."""
+    torch.manual_seed(0)
+    weight = torch.randn(8, 16)
+    weight[2, 5] = 9.0
+    for bits in (2, 4, 8):
+        layer = Q.QuantizedLinear(weight, bits, per_channel=True, clip="mse")
+        scale = Q.mse_scale(weight, bits, dim=1)
+        q_max = 2 ** (bits - 1) - 1
+        expected = torch.fake_quantize_per_channel_affine(
+            weight, scale.flatten(), torch.zeros(8, dtype=torch.int32), 0, -q_max, q_max)
+        assert torch.allclose(layer.weight(), expected, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="clip must be"):
+        Q.QuantizedLinear(weight, 4, clip="percentile")
+
+
+def test_fake_quant_linear_with_frozen_scales_trains_only_the_weights():
+    from solutions.train_qat import FakeQuantLinear
+
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(16, 8, bias=False)
+    layer = FakeQuantLinear(linear, 4, per_channel=True, learn_scale=False)
+    assert [name for name, _ in layer.named_parameters()] == ["weight"]
+    before = layer.scale.clone()
+    optimizer = torch.optim.SGD(layer.parameters(), lr=0.1)
+    layer(torch.randn(3, 16)).pow(2).sum().backward()
+    optimizer.step()
+    assert torch.equal(layer.scale, before)
+    assert not torch.equal(layer.weight, linear.weight)  # the weights did move
+    _, absmax = Q.absmax_quantize(linear.weight.detach(), 4, dim=1)
+    assert torch.equal(before, absmax)
+
+
+def test_committed_results_hold_the_clipped_and_frozen_scale_runs():
+    import json
+
+    from solutions.data import DATA_DIR
+    from solutions.train_qat import RESULTS_FILE
+
+    results = json.loads((DATA_DIR / RESULTS_FILE).read_text())
+    for row in results["ptq"]:
+        assert row["mse_val_loss"] > 0
+    for row in results["qat"]:
+        assert row["qat_frozen_scale_val_loss"] > 0

@@ -82,7 +82,7 @@ def check_notebook(path, spec, runner, seed_key=None):
 
 def placeholders(source):
     """The functions ``source`` defines whose body is still the release's placeholder: a docstring,
-    then only ``raise NotImplementedError()``."""
+    then only ``raise NotImplementedError(...)`` (the release's says what to write there)."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -92,7 +92,7 @@ def placeholders(source):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             body = node.body[1:] if ast.get_docstring(node, clean=False) is not None else node.body
             raised = body[0].exc if len(body) == 1 and isinstance(body[0], ast.Raise) else None
-            if isinstance(raised, ast.Call) and not raised.args and not raised.keywords:
+            if isinstance(raised, ast.Call):
                 raised = raised.func
             if isinstance(raised, ast.Name) and raised.id == "NotImplementedError":
                 found.add(node.name)

@@ -12,6 +12,7 @@ other cell, :func:`drop_self_checks` leaves out the top-level statements that on
 """
 
 import ast
+import json
 import os
 import re
 import shutil
@@ -85,11 +86,40 @@ def release(names=None, course_dir=REPO / "course", out_dir=REPO / "release", ch
     for name in names:
         _nbgrader(["generate_assignment", name, "--force", "--log-level=WARN"], course_dir)
         # in nbgrader's release folder too, so `nbgrader release_assignment` hands out the same notebook
-        _append_check_cells(Path(course_dir) / "release" / name / EXERCISE, load_spec(source_notebook(name, chapters), name))
+        spec = load_spec(source_notebook(name, chapters), name)
+        _name_placeholders(Path(course_dir) / "release" / name / EXERCISE, spec)
+        _append_check_cells(Path(course_dir) / "release" / name / EXERCISE, spec)
         target = Path(out_dir) / name
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(Path(course_dir) / "release" / name, target)
     return [Path(out_dir) / name / EXERCISE for name in names]
+
+
+STUB = "raise NotImplementedError()"  # the end of nbgrader's code stub (nbgrader_config.py)
+
+
+def _name_placeholders(path, spec):
+    """Make each placeholder of the released notebook at ``path`` say what to write there:
+    ``raise NotImplementedError("Part 1: write softmax here")`` (the part of the heading above the
+    cell, the function the placeholder is in)."""
+    from autograder.check import titles
+
+    nb = nbformat.read(path, as_version=4)
+    heading = titles(spec)
+    for cell in nb.cells:
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if cell.cell_type != "code" or gid not in heading or STUB not in cell.source:
+            continue
+        part, function, lines = heading[gid].split(":")[0], None, []
+        for line in cell.source.split("\n"):
+            found = re.match(r"(?:async\s+)?def\s+(\w+)", line)
+            function = found.group(1) if found else function
+            if line.strip() == STUB:
+                what = f"write {function} here" if function else "write your answer here"
+                line = line.replace(STUB, f"raise NotImplementedError({json.dumps(f'{part}: {what}')})")
+            lines.append(line)
+        cell.source = "\n".join(lines)
+    nbformat.write(nb, path)
 
 
 def _append_check_cells(path, spec):

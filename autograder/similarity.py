@@ -33,6 +33,7 @@ W = 5  # window: every match of K + W - 1 = 12 tokens or more is found
 THRESHOLD = 0.5  # Jaccard index from which a pair is listed (bench/similarity.py measures both failure modes)
 MIN_FINGERPRINTS = 5  # answers smaller than this are too short to tell copying from convergence
 TEMPLATE_LINES = ("# YOUR CODE HERE", "raise NotImplementedError()")
+STUB_START = "raise NotImplementedError("  # the release's placeholder, which names its part and function
 _BUILTINS = set(dir(builtins))
 
 
@@ -76,7 +77,8 @@ def templates(cells):
 
 def tokens(source, given=frozenset()):
     """Normalised ``(token, line number)`` pairs of ``source``, without the lines in ``given``."""
-    keep = {n for n, line in enumerate(source.splitlines(), 1) if line.strip() and line.strip() not in given}
+    keep = {n for n, line in enumerate(source.splitlines(), 1) if line.strip() and line.strip() not in given
+            and not line.strip().startswith(STUB_START)}
     try:
         raw = [(t.type, t.string, t.start[0]) for t in tokenize.generate_tokens(io.StringIO(source).readline)]
     except (tokenize.TokenError, IndentationError, SyntaxError):  # broken code: a rougher tokenizer

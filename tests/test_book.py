@@ -140,7 +140,7 @@ def test_the_site_holds_no_reference_answer(site):
 def test_exercise_pages_are_the_student_version(site):
     for name in assignments():
         page = site_text(site / "chapters" / name / "exercise.html")
-        assert "raise NotImplementedError()" in page, name
+        assert 'raise NotImplementedError("Part 1: write ' in page, name
         assert (site / "_sources" / "chapters" / name / "exercise.ipynb").is_file(), name
 
 

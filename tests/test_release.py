@@ -4,7 +4,7 @@ cells that tell the student how to check their work."""
 import nbformat
 import pytest
 
-from autograder import course
+from autograder import check, course
 from autograder.spec import HIDDEN_BEGIN, load_spec, split_hidden
 
 from conftest import grade_id, load
@@ -72,4 +72,12 @@ def test_release_ends_with_how_to_check_your_work(released, assignment):
 def test_release_stubs_every_answer(released, assignment):
     student = nbformat.read(released / assignment / course.EXERCISE, as_version=4)
     stubs = [c for c in student.cells if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"]
-    assert stubs and all("raise NotImplementedError()" in c.source for c in stubs)
+    assert stubs and all("raise NotImplementedError(" in c.source for c in stubs)
+    # each placeholder says what to write there: the part of the heading above it, the function it is in
+    spec = load_spec(course.source_notebook(assignment), assignment)
+    heading = check.titles(spec)
+    for cell in stubs:
+        part = heading[cell.metadata["nbgrader"]["grade_id"]].split(":")[0]
+        for function in check.placeholders(cell.source):
+            assert f'raise NotImplementedError("{part}: write {function} here")' in cell.source, cell.source
+        assert "raise NotImplementedError()" not in cell.source, cell.source

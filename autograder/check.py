@@ -175,8 +175,9 @@ def report(spec, result, only=None):
             continue
         hidden = sum(c["passed"] for c in part["checks"])
         visible = {True: "passed", False: "failed", None: "not run"}[part["visible"]]
+        took = f" ({part['seconds']:.1f} s)" if part.get("seconds") is not None else ""
         lines.append(f"{'PASS' if ok else 'FAIL'}  {name}: {part['score']:g}/{part['points']:g} points; "
-                     f"visible tests {visible}, hidden checks {hidden}/{len(part['checks'])} passed")
+                     f"visible tests {visible}, hidden checks {hidden}/{len(part['checks'])} passed{took}")
         if part.get("note"):
             lines.append(f"      {part['note']}")
         if ok:
@@ -187,7 +188,7 @@ def report(spec, result, only=None):
             if not check_["passed"]:
                 lines += [f"      hidden check {check_['name']} ({check_['description']}):",
                           f"        failed: {check_['message']}"]
-        if not part["checks"]:
+        if not part["checks"] and not part["error"]:
             lines.append("      its hidden checks did not run: the notebook stopped before this part")
     score = sum(p["score"] or 0.0 for p in result["parts"] if not p["manual"] and (not only or p["grade_id"] == only))
     total = f"Total: {score:g}/{auto_total:g} autograded points"

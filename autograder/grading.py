@@ -216,17 +216,20 @@ def run_check(request, check_name, function, seed, recorded=False):
     """Run one hidden check through the sandbox; return ``{"name", "passed", "message"}``.
 
     ``request(header, arrays)`` sends one request to the submission and returns its reply.
-    With ``recorded`` (the sandbox's runner records the operators the function runs), the
-    outcome also holds ``"integrity"``: :func:`integrity.recording_problem`'s reason, or ``None``.
+    With ``recorded``, and when the check forbids operators, the sandbox's runner records the
+    operators the function runs, and ``"integrity"`` holds :func:`integrity.recording_problem`'s
+    reason; it is ``None`` otherwise.
     """
     check_ = checks.get(check_name)
+    recorded = recorded and bool(check_.forbid_ops)  # nothing to watch for: the call runs unrecorded, at full speed
     cases = checks.draw_cases(check_, seed)
     arrays, encoded = [], []
     for case in cases:
         encoded.append({"args": wire.encode(tuple(case.args), arrays, torch),
                         "kwargs": wire.encode(dict(case.kwargs), arrays, torch)})
-    reply, reply_arrays = request({"op": "call", "function": function, "cases": encoded}, arrays)
-    outcome = {"name": check_name, "description": check_.description, "passed": False, "message": ""}
+    reply, reply_arrays = request({"op": "call", "function": function, "cases": encoded, "record": recorded}, arrays)
+    outcome = {"name": check_name, "description": check_.description, "passed": False, "message": "",
+               "integrity": None}
     results = reply.get("results")
     if reply.get("op") != "call_done" or not isinstance(results, list) or len(results) != len(cases):
         raise Failure("protocol violation: malformed reply to a hidden check")
@@ -296,10 +299,20 @@ def prepare(data, spec, student, seed_key=b""):
     return Prepared(result, plan, tainted, seed, time.monotonic() - started, spec)
 
 
+# A timeout or crash of the submission's process while it runs one step (a cell, a part's tests) is
+# charged to that step alone: the grader restarts the sandbox, replays the cells before it and goes
+# on (see run). A timeout is the student's only when the course's own answer to the same step,
+# timed right then on the same worker, takes at most 1/COMFORT of the limit; otherwise the machine
+# is too slow now, which is the grader's fault: retried, then status "error", never 0 points.
+STEP_FAILURES = ("timeout: a cell or check", "the submission's process")
+COMFORT = 10
+
+
 def run(prepared, worker):
     """Run ``prepared`` in ``worker``'s sandbox and score every part; return the result dict.
 
-    Raises :class:`GraderFault` when the grader, not the submission, failed; the caller retries.
+    Raises :class:`GraderFault` when the grader, not the submission, failed (a slow machine
+    included); the caller retries.
     """
     started = time.monotonic() - prepared.seconds
     result = copy.deepcopy(prepared.result)
@@ -309,6 +322,9 @@ def run(prepared, worker):
     plan_sources = {step[2]: step[1] for step in prepared.plan if step[0] == "code" and step[2]}
     imported = {}  # reference package the sandbox saw the submission try to import -> the step that did
     running = [None]  # what runs now, for that note: a student's cell, or a part's tests
+    now = {"step": None, "what": None}  # the step of the plan running now, and its request, for a failure
+    replay_to, skipped = 0, set()  # steps already done (their cells are replayed after a restart); steps left out
+    cell_failures = {}  # answer cell -> why its cell stopped the sandbox, for its part's report
 
     answers = reference_answers(prepared.spec)
     answers_of = {name: gid for gid, (_, names) in answers.items() for name in names}
@@ -323,12 +339,14 @@ def run(prepared, worker):
 
         def judge(index, part):
             """Run the part's visible tests and hidden checks; return ``(passed, record fields, problems)``."""
+            now["what"] = f"the visible tests of {part.grade_id!r}"
             reply, _ = request({"op": "cell", "index": index, "source": part.visible_source})
             fields = {"visible": bool(reply.get("ok")), "checks": [], "error": None}
             if not fields["visible"]:
                 fields["error"] = str(reply.get("error", ""))[:2000]
             problems = []  # forbidden operators that ran, or a recording tampered with
             for check_name, function in part.checks:
+                now["what"] = f"the hidden check {check_name} (calling {function})"
                 outcome = run_check(request, check_name, function, prepared.seed, recorded=True)
                 problem = outcome.pop("integrity")
                 if problem:
@@ -359,11 +377,19 @@ def run(prepared, worker):
             return passed, fields, names
 
         for index, step in enumerate(prepared.plan):
+            if index < replay_to:  # after a restart: the cells before the failed step run again, unjudged
+                if step[0] == "code" and index not in skipped:
+                    now.update(step=None, what=None)  # a replayed cell that fails now stops the notebook
+                    request({"op": "cell", "index": index, "source": step[1]})
+                continue
             running[0] = (step[3] or "a given cell") if step[0] == "code" else f"a function that {step[1].grade_id!r} tests"
+            now["step"] = index
             if step[0] == "code":
+                now["what"] = step[3] or "a given cell"
                 request({"op": "cell", "index": index, "source": step[1]})
                 continue
             part, record = step[1], parts[step[1].grade_id]
+            part_started = time.monotonic()
             own = {answers_of[f] for _, f in part.checks if f in answers_of}
             passed, fields, problems = judge(index, part)
             if not passed and part.grade_id not in prepared.tainted:
@@ -378,16 +404,30 @@ def run(prepared, worker):
             if part.grade_id in prepared.tainted:
                 fields["error"] = prepared.tainted[part.grade_id]
                 passed = False
+            stopped = [cell_failures[gid] for gid in sorted(own) if gid in cell_failures]
+            if stopped and not passed:
+                fields["error"] = "; ".join(stopped + [fields["error"] or ""]).strip("; ")
             record.update(fields)
             record["score"] = part.points if passed else 0.0
+            record["seconds"] = round(time.monotonic() - part_started, 2)
             if not passed:
                 failed_cells.update(own)
 
-    failure = worker.run_submission(drive)
+    while True:
+        left = worker.limits.notebook_seconds - (time.monotonic() - started)
+        failure = worker.run_submission(drive, seconds=left) if left > 0 else Failure(
+            f"timeout: the notebook ran longer than {worker.limits.notebook_seconds:g} s")
+        if failure is None or failure.grader_fault:
+            break
+        index = now["step"]
+        if index is None or not failure.reason.startswith(STEP_FAILURES):
+            result["flags"].append(f"stopped early: {failure.reason}")
+            break
+        _charge(prepared, worker, index, now["what"], failure, result, parts, cell_failures, failed_cells, answers)
+        skipped.add(index)
+        replay_to = index + 1
     if failure and failure.grader_fault:
         raise GraderFault(failure.reason)
-    if failure:
-        result["flags"].append(f"stopped early: {failure.reason}")
     if imported and not any(flag.startswith(IMPORTS_REFERENCE) for flag in result["flags"]):
         reason = f"{IMPORTS_REFERENCE}: {'; '.join(f'{r} in {w}' for r, w in sorted(imported.items()))}, seen at run time"
         result["flags"].append(reason)
@@ -397,6 +437,65 @@ def run(prepared, worker):
     if result["flags"]:  # tampering, missing cells, a stopped run: a person should look
         result["status"] = "flagged"
     return _finish(result, started)
+
+
+def _charge(prepared, worker, index, what, failure, result, parts, cell_failures, failed_cells, answers):
+    """Charge the failure of the step ``index`` of the plan (``what`` ran) to that step alone.
+
+    A timeout counts against the student only when the course's answer to the same step fits the
+    limit comfortably now (:data:`COMFORT`); otherwise :class:`GraderFault`. A cell the student
+    added has no such answer: its timeout is the student's. A part's tests that failed cost that
+    part; an answer cell that failed leaves its part to fail with the reason; a cell the student
+    added, or a given cell (slowed down by the student's code), is flagged."""
+    step = prepared.plan[index]
+    limit = worker.limits.cell_seconds
+    reason = failure.reason
+    if reason.startswith("timeout"):
+        reason = f"timeout: {what} ran longer than the limit of {limit:g} s per cell or check"
+        if step[0] == "test" or step[2] != "student":  # a cell the student added has no reference
+            reference = reference_seconds(prepared, worker, index)
+            if reference is None or reference * COMFORT > limit:
+                took = "did not finish" if reference is None else f"took {reference:.1f} s"
+                raise GraderFault(f"{what} ran longer than {limit:g} s, and the course's own answer {took} there "
+                                  f"now: the machine is too slow, not the answer")
+            reason += f" (the course's answer takes {reference:.1f} s there)"
+    else:
+        reason = f"{what} stopped the notebook: {reason}"
+    if step[0] == "test":
+        record = parts[step[1].grade_id]
+        record.update(score=0.0, error=reason)
+        failed_cells.update(gid for gid in answers if answers[gid][1] & {f for _, f in step[1].checks})
+    elif step[2] in answers:
+        cell_failures[step[2]] = reason
+    else:
+        result["flags"].append(f"{reason}; the grader restarted the notebook after it")
+
+
+def reference_seconds(prepared, worker, index):
+    """Seconds the course's answer takes for step ``index`` of the plan on ``worker`` now: the given
+    cells and the source's answer cells before it replayed in a fresh sandbox, then that step
+    (an answer cell, or a part's visible tests and hidden checks) timed. ``None`` if it failed."""
+    answers = reference_answers(prepared.spec)
+    timed = {}
+
+    def source(step):
+        return answers[step[2]][0] if step[2] in answers else step[1]
+
+    def drive(w):
+        for i, step in enumerate(prepared.plan[:index + 1]):
+            if step[0] == "code" and step[2] == "student" or step[0] == "test" and i < index:
+                continue
+            t0 = time.monotonic()
+            if step[0] == "code":
+                w.request({"op": "cell", "index": i, "source": source(step)})
+            else:
+                w.request({"op": "cell", "index": i, "source": step[1].visible_source})
+                for check_name, function in step[1].checks:
+                    run_check(w.request, check_name, function, prepared.seed)
+            timed[i] = time.monotonic() - t0
+
+    failure = worker.run_submission(drive)
+    return None if failure else timed.get(index)
 
 
 def run_with_retry(prepared, worker):

@@ -278,8 +278,9 @@ class Worker:
         return self._notebook_deadline - time.monotonic()
 
     # -- one submission ---------------------------------------------------------------------
-    def run_submission(self, drive):
-        """Run ``drive(self)`` for one submission in a fresh child of the runner.
+    def run_submission(self, drive, seconds=None):
+        """Run ``drive(self)`` for one submission in a fresh child of the runner, within ``seconds``
+        (default: the notebook's limit; less where a restarted notebook has used some of it).
 
         ``drive`` sends ``cell`` and ``call`` requests through :meth:`request` and keeps what it
         learns itself. Returns ``None``, or the :class:`Failure` that stopped the submission (a
@@ -301,7 +302,8 @@ class Worker:
             self.kill()
             return Failure(f"the sandbox failed before the submission ran: {failure.reason}", grader_fault=True)
         try:
-            self._notebook_deadline = time.monotonic() + self.limits.notebook_seconds
+            self._notebook_deadline = time.monotonic() + min(seconds or self.limits.notebook_seconds,
+                                                             self.limits.notebook_seconds)
             self.child_session = None if self.sandbox else forked["pid"]
             drive(self)
             self._send({"op": "end", "job": self._job})

@@ -85,3 +85,17 @@ def test_points_in_headings_match_metadata(assignment):
         if meta.get("grade"):
             assert stated == meta["points"], f"{meta['grade_id']}: heading says {stated}, metadata {meta['points']}"
             stated = None
+
+
+@pytest.mark.parametrize("assignment", course.assignments())
+def test_exercise_intro_states_the_graders_time_limits(assignment):
+    """The limits a student reads are the ones the grader applies (worker.Limits, grading.COMFORT)."""
+    from autograder import grading
+    from autograder.worker import Limits
+
+    intro = nbformat.read(course.source_notebook(assignment), as_version=4).cells[0].source
+    limits = Limits()
+    assert (f"each cell and each hidden check {limits.cell_seconds:g} s, and the whole notebook "
+            f"{limits.notebook_seconds:g} s") in intro
+    assert grading.COMFORT == 10 and "in a tenth of the limit" in intro
+    assert "costs only that part" in intro and "prints each part's time" in intro

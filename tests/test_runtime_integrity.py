@@ -165,9 +165,15 @@ def test_popping_the_recording_is_flagged(graded, exercises):
     assert any("removed or disabled" in flag and "softmax" in flag for flag in result["flags"]), describe(result)
 
 
-def test_replacing_the_runners_recording_is_flagged(graded):
+def test_replacing_the_runners_recording_is_flagged(graded, exercises):
+    """Every part whose check forbids operators, and so is recorded, earns nothing; a part that
+    forbids nothing runs unrecorded, is judged on its outputs alone, and keeps its points."""
     result = graded["replace_runner"]
-    assert result["score"] == 0.0 and result["status"] == "flagged", describe(result)
+    spec = exercises[ASSIGNMENT][0]
+    watched = {p.grade_id for p in spec.parts if any(checks.get(name).forbid_ops for name, _ in p.checks)}
+    assert watched and watched != set(auto_points(spec))
+    assert part_scores(result) == {g: 0.0 if g in watched else p for g, p in auto_points(spec).items()}, describe(result)
+    assert result["status"] == "flagged", describe(result)
     assert any("removed or disabled" in flag for flag in result["flags"]), describe(result)
 
 

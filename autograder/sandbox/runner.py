@@ -23,6 +23,7 @@ own references, and checks that the recording's probes came back as it expects.
 
 import _thread
 import ast
+import contextlib
 import ctypes
 import linecache
 import os
@@ -169,6 +170,7 @@ def serve_submission(job, workdir):
     sys.meta_path.insert(0, guard)
     sys.addaudithook(Recording.audit)  # before any submitted code runs; a hook cannot be removed
     watch_threads()
+    disarm_dispatch_switches()
     shell = InteractiveShell.instance()
     submission = os.getpid()
     while True:
@@ -177,7 +179,8 @@ def serve_submission(job, workdir):
         if op == "cell":
             reply = run_cell(shell, header["source"]) | {"op": "cell_done", "index": header["index"]}
         elif op == "call":
-            results, recording, out_arrays = call(shell, header["function"], header["cases"], arrays)
+            results, recording, out_arrays = call(shell, header["function"], header["cases"], arrays,
+                                                  header.get("record", True))
             reply = {"op": "call_done", "results": results, "recording": recording}
         else:
             return
@@ -238,14 +241,15 @@ def _failing_line(error):
     return where + "".join(f"\n  where {v}" for v in values)
 
 
-def call(shell, name, cases, arrays):
+def call(shell, name, cases, arrays, record=True):
     """Call the submission's function ``name`` on each encoded case, each call inside a
-    :class:`Recording`; return the encoded outcomes, the recording's report and the arrays."""
-    recording = Recording()
+    :class:`Recording` when ``record`` (the part forbids operators; otherwise nothing is watched and
+    the calls run at full speed); return the encoded outcomes, the recording's report and the arrays."""
+    recording = Recording() if record else contextlib.nullcontext()
     function = shell.user_ns.get(name)
     if not callable(function):
         message = f"the notebook defines no function named {name!r}"
-        return [{"ok": False, "error": message} for _ in cases], recording.report(), []
+        return [{"ok": False, "error": message} for _ in cases], recording.report() if record else None, []
     results, out_arrays = [], []
     for case in cases:
         try:
@@ -256,7 +260,7 @@ def call(shell, name, cases, arrays):
             results.append({"ok": True, "value": wire.encode(value, out_arrays, torch)})
         except BaseException as error:  # a submission's exception of any kind is its own failure
             results.append({"ok": False, "error": _describe_error(error)})
-    return results, recording.report(), out_arrays
+    return results, recording.report() if record else None, out_arrays
 
 
 class Recording:
@@ -351,6 +355,55 @@ def _stepping_optimizer():
             return [f"{cls.__module__}.{cls.__qualname__}" for cls in type(frame.f_locals.get("self")).__mro__]
         frame = frame.f_back
     return []
+
+
+# the ways Python code can turn torch's dispatch to the recording's modes off around an operator:
+# guard classes (made inert in place, so every route to them, a name built at run time or a search
+# of the subclasses, reaches the inert class) and functions (replaced by module attribute)
+DISPATCH_GUARDS = ("_DisableTorchDispatch", "_ExcludeDispatchKeyGuard", "_DisableFuncTorch")
+DISPATCH_FUNCTIONS = ("_dispatch_tls_set_dispatch_key_excluded", "_dispatch_tls_set_dispatch_key_included",
+                      "_set_dispatch_mode", "_unset_dispatch_mode")
+
+
+def disarm_dispatch_switches():
+    """Make torch's dispatch switches inert in the submission's process, and note a use during a
+    recorded call as an escape: the operator then still reaches the recording, and the part fails.
+
+    The guard classes are pybind11 classes, patched in place: the original methods are dropped, so
+    no route leads back to them. ``DisableTorchFunction``, an immutable C type, is replaced by name
+    where torch exposes it; it hides only torch's Python API, and the operators it runs still reach
+    the dispatch mode. Torch's own uses of these (fake tensors, compilation, custom ops) do not
+    occur in the sandbox's eager code."""
+    for name in DISPATCH_GUARDS:
+        guard = getattr(torch._C, name, None)
+        if guard is not None:
+            guard.__enter__ = _inert_enter(name)
+            guard.__exit__ = lambda self, *exc: None
+    for name in DISPATCH_FUNCTIONS:
+        if hasattr(torch._C, name):
+            setattr(torch._C, name, _inert_switch(name))
+    inert_function_switch = type("DisableTorchFunction", (), {
+        "__init__": _inert_switch("DisableTorchFunction"), "__enter__": lambda self: self,
+        "__exit__": lambda self, *exc: None})
+    for module in (torch._C, torch):
+        if hasattr(module, "DisableTorchFunction"):
+            module.DisableTorchFunction = inert_function_switch
+
+
+def _inert_enter(name):
+    note = _inert_switch(name)
+
+    def enter(self):
+        note()
+        return self
+    return enter
+
+
+def _inert_switch(name):
+    def switch(*args, **kwargs):
+        if Recording.active is not None:
+            Recording.active.escapes.add(f"torch's dispatch switched off ({name})")
+    return switch
 
 
 def watch_threads():

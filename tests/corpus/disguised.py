@@ -4,7 +4,8 @@ correct answers that must keep every point.
 Each disguise replaces one answer cell of an otherwise right submission (the source exercise's
 answers) with a function that calls the built-in the part asks the student to write: through
 ``getattr`` on a name assembled from pieces, ``vars`` of a module, an alias made at run time, or a
-method looked up by ``getattr``. None of them names the built-in in its source, so the static scan
+method looked up by ``getattr``, or with torch's dispatch switched off around the call (a guard
+reached by a built name or a search of the subclasses, a dispatch key excluded). None of them names the built-in in its source, so the static scan
 cannot see them (``tests/test_runtime_integrity.py`` checks that too); only the recording of what
 the function runs can. Each entry states the parts that must earn nothing: the disguised part,
 and a part whose own answer calls the disguised function when that part forbids the same
@@ -127,6 +128,46 @@ DISGUISES = {
         "attend = getattr(torch.ops.aten, 'scaled_dot_product_' + 'attention')\n\n"
         "def scaled_dot_product_attention(q, k, v, mask=None):\n"
         "    return attend(q, k, v, attn_mask=mask)\n"), "aten::_safe_softmax"),
+    # torch's dispatch switched off around the built-in, each switch reached by a name built at run time
+    "softmax_dispatch_off": Disguise(*SOFTMAX, (
+        "import torch\n\n"
+        "def softmax(x, dim=-1):\n"
+        "    off, off_api = getattr(torch._C, '_Disable' + 'TorchDispatch'), getattr(torch._C, 'Disable' + 'TorchFunction')\n"
+        "    with off(), off_api():\n"
+        "        return getattr(torch, 'soft' + 'max')(x, dim)\n"), "dispatch switched off"),
+    "attention_dispatch_off": Disguise(*ATTENTION, (
+        "import torch\n\n"
+        "def scaled_dot_product_attention(q, k, v, mask=None):\n"
+        "    off, off_api = vars(torch._C)['_Disable' + 'TorchDispatch'], vars(torch._C)['Disable' + 'TorchFunction']\n"
+        "    with off(), off_api():\n"
+        "        return getattr(torch.nn.functional, 'scaled_dot_' + 'product_attention')(q, k, v, attn_mask=mask)\n"),
+        "dispatch switched off"),
+    "softmax_key_excluded": Disguise(*SOFTMAX, (
+        "import torch\n\n"
+        "def softmax(x, dim=-1):\n"
+        "    keys = torch._C.DispatchKeySet(torch._C.DispatchKey.Python) | torch._C.DispatchKeySet(\n"
+        "        torch._C.DispatchKey.PythonTLSSnapshot)\n"
+        "    with getattr(torch._C, '_Exclude' + 'DispatchKeyGuard')(keys):\n"
+        "        return getattr(torch, 'soft' + 'max')(x, dim)\n"), "dispatch switched off"),
+    "softmax_tls_excluded": Disguise(*SOFTMAX, (
+        "import torch\n\n"
+        "def softmax(x, dim=-1):\n"
+        "    exclude = getattr(torch._C, '_dispatch_tls_set_dispatch_key_' + 'excluded')\n"
+        "    exclude(torch._C.DispatchKey.Python, True)\n"
+        "    try:\n"
+        "        return getattr(torch, 'soft' + 'max')(x, dim)\n"
+        "    finally:\n"
+        "        exclude(torch._C.DispatchKey.Python, False)\n"), "dispatch switched off"),
+    "softmax_switch_found_by_subclasses": Disguise(*SOFTMAX, (
+        "import torch\n\n"
+        "def _classes(cls):\n"
+        "    for sub in type.__subclasses__(cls):\n"
+        "        yield sub\n"
+        "        yield from _classes(sub)\n\n"
+        "OFF = next(c for c in _classes(object) if c.__name__ == '_Disable' + 'TorchDispatch')\n\n"
+        "def softmax(x, dim=-1):\n"
+        "    with OFF():\n"
+        "        return getattr(torch, 'soft' + 'max')(x, dim)\n"), "dispatch switched off"),
     "top_k_getattr": Disguise(*TOP_K, (
         "import torch\n\n"
         "def top_k_filter(logits, k):\n"

@@ -193,10 +193,11 @@ def patched_comparisons(ctx):
 
 
 def patched_isinstance(ctx):
-    """Patching the builtins breaks the sandbox's own replies: the rest of the notebook is lost."""
+    """Patching the builtins breaks the sandbox's own replies: the grader restarts the notebook
+    without that cell, flags it, and grades the rest (one cell's failure stays in that cell)."""
     patch = "import builtins\nbuiltins.isinstance = lambda *a: True\n"
     nb = add_cell(honest(ctx), "test_softmax", patch)
-    return dump(nb), Expect("flagged", 5, "stopped early")
+    return dump(nb), Expect("flagged", ALL_POINTS, "which you added stopped the notebook")
 
 
 def hard_coded(ctx):

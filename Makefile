@@ -14,6 +14,10 @@ endif
 # nbgrader calls alembic, jupyter and friends by name: they must come from the venv.
 RUN := PATH="$(BIN):$$PATH" OMP_NUM_THREADS=1 PYTHONHASHSEED=0
 
+# The students' JupyterLab shows the course, not nbgrader's instructor tools: venv disables them
+# (README, "For instructors", says how to turn them on).
+NBGRADER_SERVER_EXTENSIONS := $(addprefix nbgrader.server_extensions.,formgrader validate_assignment assignment_list course_list)
+
 .PHONY: book test venv new-venv lock bench clean
 
 venv: $(STAMP)
@@ -28,6 +32,8 @@ $(STAMP): $(LOCK) pyproject.toml
 	test -x $(BIN)/python || $(MAKE) --no-print-directory new-venv
 	$(BIN)/python -m pip install --quiet --no-deps -r $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(RUN) $(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader >/dev/null
+	$(RUN) $(BIN)/jupyter server extension disable --sys-prefix $(NBGRADER_SERVER_EXTENSIONS) >/dev/null
 	touch $@
 
 $(VENV)/cpu.lock: requirements.lock

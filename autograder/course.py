@@ -30,19 +30,20 @@ EXERCISE = "exercise.ipynb"
 CHECK_TAG = "check-your-work"  # the tag of the cells release() appends
 CHECK_INTRO = """## Check your work
 
-Save this notebook, then run the cell below. It grades your saved notebook exactly as the grader
-does (the same visible tests, the same hidden checks and tolerances, on random inputs drawn for
-this run), prints each part's points and why a part failed, and records nothing. To check one
-part while you work, run `from autograder import check_part; check_part("{function}")` in any cell,
-at the end of your answer or in a cell of its own: it runs that part's hidden checks on the function
-defined in this notebook. The grader leaves out the cell below and every such line: checking your
+Save this notebook (Ctrl+S), then run the cell below. It grades the saved file of this notebook,
+whatever you named it, and warns when your kernel ran functions that the file does not hold yet. It
+grades exactly as the grader does (the same visible tests, the same hidden checks and tolerances, on
+random inputs drawn for this run), prints each part's points and why a part failed, and records
+nothing. To check one part while you work, run
+`from autograder import check_part; check_part("{function}")` in any cell, at the end of your answer
+or in a cell of its own: it runs that part's hidden checks on the function defined in this notebook.
+The grader leaves out the cell below and every such line: checking your
 work never costs a point.
 
 Passing every check means your functions match independent references on the inputs drawn; it is
 strong evidence, not a proof, and the written answers are graded by hand."""
-CHECK_CELL = """# Grade your saved notebook as the grader would (change the file name if you renamed it).
+CHECK_CELL = """# Grade this notebook as the grader would. Save it first (Ctrl+S): the check reads the saved file.
 import importlib.metadata
-import sys
 
 try:
     importlib.metadata.version("llm-course")
@@ -50,7 +51,9 @@ except importlib.metadata.PackageNotFoundError:
     print("The course's grader is not installed for this kernel: in a copy of the course's repository, "
           "run `make venv`, then open this notebook with `.venv/bin/jupyter lab`.")
 else:
-    !"{sys.executable}" -m autograder check exercise.ipynb
+    from autograder.check_cell import check_this_notebook
+
+    check_this_notebook()
 """
 
 

@@ -62,7 +62,7 @@ def test_release_ends_with_how_to_check_your_work(released, assignment):
     # the example names a function this exercise asks for
     functions = [f for p in load_spec(course.source_notebook(assignment)).parts for _, f in p.checks]
     assert f'check_part("{functions[0]}")' in intro.source
-    assert command.cell_type == "code" and "-m autograder check exercise.ipynb" in command.source
+    assert command.cell_type == "code" and "check_this_notebook()" in command.source  # finds its own file
     assert "make venv" in command.source  # what to install where the grader is missing
     assert command.metadata["editable"] is False and "nbgrader" not in command.metadata
     assert course.is_self_check(command.source)  # the grader skips it

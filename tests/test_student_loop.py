@@ -1,0 +1,195 @@
+"""The student's loop in JupyterLab, driven in Chromium (issue 25): open a released notebook, run all
+cells, fill the answers (each ending with a ``check_part`` call), check before saving in a renamed
+copy, then save and check again.
+
+One JupyterLab server (the course's venv, on a free port, its own config and runtime folders) serves
+every released notebook for the whole module; Playwright drives Debian's Chromium through JupyterLab's
+own app object (``expose_app_in_browser``): commands to run, save and rename, the notebook model to set
+a cell's text and read its outputs. Every wait is on the kernel's state or on a command's promise.
+"""
+
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from autograder import course
+from autograder.spec import load_spec
+
+from conftest import grade_id, load, solution_ids
+from test_book import _chromium
+
+STEP_MS = 240_000  # one step (a run of every cell, a check) on 2 busy cores
+
+# JavaScript run in the page: the open notebook of JupyterLab's app object, and what it did.
+OPEN = """async (path) => {
+  const app = window.jupyterapp;
+  await app.started; await app.restored;
+  const panel = await app.commands.execute('docmanager:open', {path});
+  await panel.context.ready; await panel.sessionContext.ready;
+  while (panel.sessionContext.session?.kernel?.status !== 'idle') await new Promise(r => setTimeout(r, 100));
+  return panel.content.model.cells.length;
+}"""
+RUN_ALL = """async (command) => {
+  const app = window.jupyterapp; const panel = app.shell.currentWidget;
+  panel.content.activeCellIndex = panel.content.model.cells.length - 1;
+  await app.commands.execute(command);
+  while (panel.sessionContext.session.kernel.status !== 'idle') await new Promise(r => setTimeout(r, 100));
+}"""
+RUN_LAST = """async () => {
+  const app = window.jupyterapp; const panel = app.shell.currentWidget;
+  panel.content.activeCellIndex = panel.content.model.cells.length - 1;
+  await app.commands.execute('notebook:run-cell');
+  while (panel.sessionContext.session.kernel.status !== 'idle') await new Promise(r => setTimeout(r, 100));
+}"""
+OUTPUTS = """(index) => {
+  const cells = window.jupyterapp.shell.currentWidget.content.model.cells;
+  const cell = cells.get(index < 0 ? cells.length + index : index);
+  if (cell.type !== 'code') return '';
+  return cell.outputs.toJSON().map(o => o.text ?? (o.ename ? `${o.ename}: ${o.evalue}\n` : null) ?? JSON.stringify(o.data ?? '')).join('');
+}"""
+FILL = """(answers) => {
+  const cells = window.jupyterapp.shell.currentWidget.content.model.cells;
+  let filled = 0;
+  for (let i = 0; i < cells.length; i++) {
+    const id = cells.get(i).getMetadata('nbgrader')?.grade_id;
+    if (id in answers) { cells.get(i).sharedModel.setSource(answers[id]); filled++; }
+  }
+  return filled;
+}"""
+KERNEL_SAYS = """async (code) => {
+  const future = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.requestExecute({code});
+  let text = '';
+  future.onIOPub = (msg) => { if (msg.header.msg_type === 'stream') text += msg.content.text; };
+  await future.done;
+  return text;
+}"""
+SAVE = "async () => { await window.jupyterapp.shell.currentWidget.context.save(); }"
+RENAME = """async ([from, to]) => {
+  await window.jupyterapp.serviceManager.contents.rename(from, to);
+  const panel = window.jupyterapp.shell.currentWidget;
+  while (panel.context.path !== to) await new Promise(r => setTimeout(r, 100));
+}"""
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(released, tmp_path_factory):
+    """``(page, root)``: a Chromium page on JupyterLab serving a copy of the released notebooks from ``root``."""
+    sync_api, executable = _chromium()
+    root = tmp_path_factory.mktemp("lab")
+    notebooks = root / "notebooks"
+    subprocess.run(["cp", "-r", str(released), str(notebooks)], check=True)
+    port, token = _free_port(), secrets.token_hex(16)
+    env = dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}",
+               OMP_NUM_THREADS="1", JUPYTER_CONFIG_DIR=str(root / "config"), JUPYTER_RUNTIME_DIR=str(root / "runtime"),
+               JUPYTERLAB_SETTINGS_DIR=str(root / "settings"), JUPYTERLAB_WORKSPACES_DIR=str(root / "workspaces"),
+               IPYTHONDIR=str(root / "ipython"))
+    log = open(root / "jupyterlab.log", "w")
+    server = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--ServerApp.port={port}",
+                               "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+                               f"--ServerApp.root_dir={notebooks}", "--LabApp.expose_app_in_browser=True",
+                               *(["--allow-root"] if os.geteuid() == 0 else [])],
+                              env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(f"{url}/api/status?token={token}", server, root / "jupyterlab.log")
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=executable)
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.set_default_timeout(STEP_MS)
+            page.goto(f"{url}/lab?token={token}")
+            page.wait_for_function("() => window.jupyterapp !== undefined")
+            yield page, notebooks
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(30)
+        log.close()
+
+
+def _wait_for(url, server, log, seconds=120):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"JupyterLab exited:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"JupyterLab did not answer in {seconds} s:\n{log.read_text()}")
+
+
+def test_the_students_jupyterlab_shows_no_instructor_tools(lab):
+    page, _ = lab
+    page.wait_for_selector(".lm-MenuBar-itemLabel >> text=Kernel")
+    menus = page.locator(".lm-MenuBar-itemLabel").all_inner_texts()
+    assert "Nbgrader" not in menus, menus
+    assert not page.evaluate("() => window.jupyterapp.commands.hasCommand('nbgrader:open-formgrader')")
+    assert not page.evaluate("() => [...window.jupyterapp.commands.listCommands()].some(c => c.startsWith('nbgrader'))")
+
+
+@pytest.mark.parametrize("assignment", course.assignments())
+def test_the_students_loop(lab, assignment):
+    page, notebooks = lab
+    spec = load_spec(course.source_notebook(assignment), assignment)
+    source = load(course.source_notebook(assignment))
+    auto = sum(p.points for p in spec.parts if not p.manual)
+    first = next(f for p in spec.parts for _, f in p.checks)
+
+    # the released notebook: Run All stops at the first placeholder, which says what to write there
+    page.evaluate(OPEN, f"{assignment}/{course.EXERCISE}")
+    # JupyterLab tells the kernel its notebook's path
+    said = page.evaluate(KERNEL_SAYS, "from autograder.check_cell import notebook_path\nprint(notebook_path(globals()))")
+    assert said.strip() == repr((notebooks / assignment / course.EXERCISE, "")), said
+    page.evaluate(RUN_ALL, "notebook:run-all-cells")
+    text = _all_outputs(page)
+    assert f"NotImplementedError: Part 1: write {first} here" in text, text
+
+    # the answers, each cell ending with a check_part call; run, not saved
+    checked = {f: grade_id(c) for c in source["cells"] for p in spec.parts for _, f in p.checks
+               if grade_id(c) in solution_ids(source) and f"def {f}(" in "".join(c["source"])}
+    answers = {grade_id(c): "".join(c["source"]) for c in source["cells"]
+               if grade_id(c) in solution_ids(source) and c["cell_type"] == "code"}
+    for function, gid in checked.items():
+        answers[gid] = answers[gid].rstrip("\n") + f'\nfrom autograder import check_part; check_part("{function}")'
+    assert page.evaluate(FILL, answers) == len(answers)
+    page.evaluate(RUN_ALL, "notebook:run-all-above")  # every cell but the check
+    text = _all_outputs(page)
+    # check_part's verdicts (its lines wrap at words)
+    assert len(re.findall(r"points\):\s+hidden\s+checks\s+passed", text)) == len(checked) and "FAILED" not in text, text
+
+    # renamed while its kernel runs, and checked before saving: the renamed file is checked, with a warning
+    renamed = f"{assignment}/my-{assignment}.ipynb"
+    page.evaluate(RENAME, [f"{assignment}/{course.EXERCISE}", renamed])
+    page.evaluate(RUN_LAST)
+    report = page.evaluate(OUTPUTS, -1)
+    assert f"Checking {notebooks / renamed} ({assignment})" in report, report
+    assert "this editor does not say" not in report, report  # the server's session said the new name
+    assert "WARNING: the saved file is not what this kernel ran" in report and "save with Ctrl+S" in report, report
+    assert "not started" in report, report
+
+    # saved: every point, check_part calls and all, and no warning
+    page.evaluate(SAVE)
+    page.evaluate(RUN_LAST)
+    report = page.evaluate(OUTPUTS, -1)
+    assert f"Checking {notebooks / renamed} ({assignment})" in report, report
+    assert f"Total: {auto:g}/{auto:g} autograded points" in report and "Every autograded part passed." in report, report
+    assert "WARNING" not in report, report
+
+
+def _all_outputs(page):
+    n = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.model.cells.length")
+    return "\n".join(page.evaluate(OUTPUTS, i) for i in range(n))

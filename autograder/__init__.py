@@ -4,7 +4,8 @@ Run ``python -m autograder --help``. Modules: ``course`` (nbgrader course direct
 release), ``spec`` (what an exercise asks), ``checks`` (hidden checks), ``worker`` and
 ``sandbox`` (isolated execution), ``grading`` (one submission), ``batch`` (many, in parallel),
 ``gradebook`` (the database), ``feedback`` and ``export`` (instructor outputs), ``check``
-(students check their own work: ``python -m autograder check``, and :func:`check_part` in a notebook).
+(students check their own work: ``python -m autograder check``, and :func:`check_part` in a notebook),
+``check_cell`` (what the release's "Check your work" cell runs: finds its notebook, warns if unsaved).
 """
 
 

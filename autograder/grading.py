@@ -303,8 +303,12 @@ def prepare(data, spec, student, seed_key=b""):
 # charged to that step alone: the grader restarts the sandbox, replays the cells before it and goes
 # on (see run). A timeout is the student's only when the course's own answer to the same step,
 # timed right then on the same worker, takes at most 1/COMFORT of the limit; otherwise the machine
-# is too slow now, which is the grader's fault: retried, then status "error", never 0 points.
+# is too slow now, which is the grader's fault: retried, then status "error", never 0 points. The
+# notebook's limit is judged the same way, against the course's answers' time to the same step, and
+# it counts the student's steps only: the grader's replays and its timing of the course's answers
+# after a failure cost the student nothing.
 STEP_FAILURES = ("timeout: a cell or check", "the submission's process")
+NOTEBOOK_TIMEOUT = "timeout: the notebook ran longer than {limit:g} s"  # worker.Worker.request's words
 COMFORT = 10
 
 
@@ -325,6 +329,7 @@ def run(prepared, worker):
     now = {"step": None, "what": None}  # the step of the plan running now, and its request, for a failure
     replay_to, skipped = 0, set()  # steps already done (their cells are replayed after a restart); steps left out
     cell_failures = {}  # answer cell -> why its cell stopped the sandbox, for its part's report
+    excused = [0.0]  # seconds of the grader's own work after a failure (replays, timing the reference)
 
     answers = reference_answers(prepared.spec)
     answers_of = {name: gid for gid, (_, names) in answers.items() for name in names}
@@ -380,7 +385,11 @@ def run(prepared, worker):
             if index < replay_to:  # after a restart: the cells before the failed step run again, unjudged
                 if step[0] == "code" and index not in skipped:
                     now.update(step=None, what=None)  # a replayed cell that fails now stops the notebook
+                    replay_started = time.monotonic()
                     request({"op": "cell", "index": index, "source": step[1]})
+                    replayed = time.monotonic() - replay_started
+                    w.grant(replayed)
+                    excused[0] += replayed
                 continue
             running[0] = (step[3] or "a given cell") if step[0] == "code" else f"a function that {step[1].grade_id!r} tests"
             now["step"] = index
@@ -414,16 +423,20 @@ def run(prepared, worker):
                 failed_cells.update(own)
 
     while True:
-        left = worker.limits.notebook_seconds - (time.monotonic() - started)
-        failure = worker.run_submission(drive, seconds=left) if left > 0 else Failure(
-            f"timeout: the notebook ran longer than {worker.limits.notebook_seconds:g} s")
+        left = worker.limits.notebook_seconds - (time.monotonic() - started - excused[0])
+        failure = worker.run_submission(drive, seconds=left) if left > 0 else Failure(NOTEBOOK_TIMEOUT.format(
+            limit=worker.limits.notebook_seconds))
         if failure is None or failure.grader_fault:
             break
         index = now["step"]
+        if index is not None and failure.reason.startswith(NOTEBOOK_TIMEOUT.split("{")[0]):
+            _judge_notebook_timeout(prepared, worker, index, now["what"])
         if index is None or not failure.reason.startswith(STEP_FAILURES):
             result["flags"].append(f"stopped early: {failure.reason}")
             break
+        charging = time.monotonic()
         _charge(prepared, worker, index, now["what"], failure, result, parts, cell_failures, failed_cells, answers)
+        excused[0] += time.monotonic() - charging
         skipped.add(index)
         replay_to = index + 1
     if failure and failure.grader_fault:
@@ -453,7 +466,8 @@ def _charge(prepared, worker, index, what, failure, result, parts, cell_failures
     if reason.startswith("timeout"):
         reason = f"timeout: {what} ran longer than the limit of {limit:g} s per cell or check"
         if step[0] == "test" or step[2] != "student":  # a cell the student added has no reference
-            reference = reference_seconds(prepared, worker, index)
+            timed = reference_seconds(prepared, worker, index)
+            reference = None if timed is None else timed.get(index)
             if reference is None or reference * COMFORT > limit:
                 took = "did not finish" if reference is None else f"took {reference:.1f} s"
                 raise GraderFault(f"{what} ran longer than {limit:g} s, and the course's own answer {took} there "
@@ -471,10 +485,23 @@ def _charge(prepared, worker, index, what, failure, result, parts, cell_failures
         result["flags"].append(f"{reason}; the grader restarted the notebook after it")
 
 
-def reference_seconds(prepared, worker, index):
-    """Seconds the course's answer takes for step ``index`` of the plan on ``worker`` now: the given
-    cells and the source's answer cells before it replayed in a fresh sandbox, then that step
-    (an answer cell, or a part's visible tests and hidden checks) timed. ``None`` if it failed."""
+def _judge_notebook_timeout(prepared, worker, index, what):
+    """Raise :class:`GraderFault` unless the course's answers reach step ``index`` of the plan (where
+    the notebook's limit ran out, while ``what`` ran) within 1/:data:`COMFORT` of that limit now."""
+    limit = worker.limits.notebook_seconds
+    timed = reference_seconds(prepared, worker, index, every_part=True)
+    if timed is None or sum(timed.values()) * COMFORT > limit:
+        took = "did not get there" if timed is None else f"got there in {sum(timed.values()):.1f} s"
+        raise GraderFault(f"the notebook ran longer than {limit:g} s (at {what}), and the course's own answers {took} "
+                          "now: the machine is too slow, not the answer")
+
+
+def reference_seconds(prepared, worker, index, every_part=False):
+    """Seconds the course's answers take on ``worker`` now, step by step up to step ``index`` of the
+    plan: the given cells and the source's answer cells run in a fresh sandbox, then that step (an
+    answer cell, or a part's visible tests and hidden checks, recorded as the student's are), each
+    timed; with ``every_part``, the parts' tests before it too. A dict step index -> seconds (the
+    cells the student added have none), or ``None`` if it failed."""
     answers = reference_answers(prepared.spec)
     timed = {}
 
@@ -483,7 +510,7 @@ def reference_seconds(prepared, worker, index):
 
     def drive(w):
         for i, step in enumerate(prepared.plan[:index + 1]):
-            if step[0] == "code" and step[2] == "student" or step[0] == "test" and i < index:
+            if step[0] == "code" and step[2] == "student" or step[0] == "test" and i < index and not every_part:
                 continue
             t0 = time.monotonic()
             if step[0] == "code":
@@ -491,11 +518,11 @@ def reference_seconds(prepared, worker, index):
             else:
                 w.request({"op": "cell", "index": i, "source": step[1].visible_source})
                 for check_name, function in step[1].checks:
-                    run_check(w.request, check_name, function, prepared.seed)
+                    run_check(w.request, check_name, function, prepared.seed, recorded=True)
             timed[i] = time.monotonic() - t0
 
     failure = worker.run_submission(drive)
-    return None if failure else timed.get(index)
+    return None if failure else timed
 
 
 def run_with_retry(prepared, worker):

@@ -277,6 +277,12 @@ class Worker:
     def _time_left(self):
         return self._notebook_deadline - time.monotonic()
 
+    def grant(self, seconds):
+        """Move the current submission's notebook deadline ``seconds`` later: time the grader spent
+        on its own work in the sandbox (replaying cells after a restart), which the student's notebook
+        limit does not count."""
+        self._notebook_deadline += seconds
+
     # -- one submission ---------------------------------------------------------------------
     def run_submission(self, drive, seconds=None):
         """Run ``drive(self)`` for one submission in a fresh child of the runner, within ``seconds``

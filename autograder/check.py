@@ -180,6 +180,9 @@ def report(spec, result, only=None):
                      f"visible tests {visible}, hidden checks {hidden}/{len(part['checks'])} passed{took}")
         if part.get("note"):
             lines.append(f"      {part['note']}")
+        slow = _slow(part, result.get("limits"))
+        if slow:
+            lines.append(f"      {slow}")
         if ok:
             continue
         if part["error"]:
@@ -195,10 +198,23 @@ def report(spec, result, only=None):
     if manual:
         total += f"; {sum(p['points'] for p in manual):g} more are graded by hand ({', '.join(p['grade_id'] for p in manual)})"
     lines.append(total)
+    if result.get("limits"):
+        lines.append(f"Time limits: {result['limits']['cell_seconds']:g} s per cell or hidden check, "
+                     f"{result['limits']['notebook_seconds']:g} s for the notebook; this run took {result['seconds']:.1f} s.")
     if unstarted:
         lines.append("(Not started: the answer still raises NotImplementedError, as the release leaves it.)")
     return "\n".join(line if line[:4] in ("PASS", "FAIL", "HAND") else wrap(line) for line in lines), \
         passed and auto_total > 0
+
+
+def _slow(part, limits):
+    """A warning for a part that used more than a fifth of the per-check limit here, or ``None``: the
+    grader's machine may be busier than this one, and a timeout counts against an answer only when the
+    course's own answer needs at most a tenth of the limit there (``grading.COMFORT``)."""
+    if not limits or part.get("seconds") is None or part["seconds"] * 5 <= limits["cell_seconds"]:
+        return None
+    return (f"slow: this part took {part['seconds']:.1f} s here, and the grader allows {limits['cell_seconds']:g} s "
+            "per cell or hidden check on a machine that may be busier: make it faster before you submit")
 
 
 def wrap(line):

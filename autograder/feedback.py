@@ -71,7 +71,8 @@ def student_report(result, chapters=course.CHAPTERS):
             rows.append(f"<tr><td>{title}</td><td>{part['points']:g}</td>"
                         f"<td>{score}</td><td>written answer, graded by hand{comment}</td></tr>")
             continue
-        details = [f"visible tests: {_mark(part['visible'])}"]
+        details = [f"visible tests: {_mark(part['visible'])}"
+                   + (f" (this part ran {part['seconds']:.1f} s)" if part.get("seconds") is not None else "")]
         if part.get("note"):
             details.append(f"<small>{e(part['note'])}</small>")
         if part["error"]:
@@ -92,9 +93,18 @@ def student_report(result, chapters=course.CHAPTERS):
             + "".join(f"<p><small>Note: {e(note)}</small></p>" for note in result.get("notes", ()))
             + "<table><tr><th>Part</th><th>Points</th><th>Score</th><th>Checks</th></tr>"
             + "".join(rows) + "</table>"
-            "<p>Hidden checks compare your functions with an independent reference on random inputs; "
-            "their code is not shown.</p>")
+            + "<p>Hidden checks compare your functions with an independent reference on random inputs; "
+            "their code is not shown.</p>"
+            + _limits_line(result.get("limits")))
     return _page(f"{result['assignment']} feedback for {result['student']}", body)
+
+
+def _limits_line(limits):
+    """The time limits the grader applied to this result, as a paragraph ('' for a result without them)."""
+    if not limits:
+        return ""
+    return (f"<p>Time limits: {limits['cell_seconds']:g} s per cell or hidden check, {limits['notebook_seconds']:g} s "
+            "for the notebook. A part that ran out of time or crashed cost only its own points.</p>")
 
 
 def _lateness_line(lateness):

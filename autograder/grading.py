@@ -322,11 +322,14 @@ def run(prepared, worker):
     result = copy.deepcopy(prepared.result)
     if prepared.plan is None:
         return _finish(result, started)
+    result["limits"] = {"cell_seconds": worker.limits.cell_seconds, "notebook_seconds": worker.limits.notebook_seconds}
     parts = {p["grade_id"]: p for p in result["parts"]}
     plan_sources = {step[2]: step[1] for step in prepared.plan if step[0] == "code" and step[2]}
     imported = {}  # reference package the sandbox saw the submission try to import -> the step that did
     running = [None]  # what runs now, for that note: a student's cell, or a part's tests
-    now = {"step": None, "what": None}  # the step of the plan running now, and its request, for a failure
+    # the step of the plan running now, since when (time.monotonic()), and what of it runs (a cell, the
+    # visible tests, a hidden check): what a failure's report says
+    now = {"step": None, "step_since": None, "what": None}
     replay_to, skipped = 0, set()  # steps already done (their cells are replayed after a restart); steps left out
     cell_failures = {}  # answer cell -> why its cell stopped the sandbox, for its part's report
     excused = [0.0]  # seconds of the grader's own work after a failure (replays, timing the reference)
@@ -392,7 +395,7 @@ def run(prepared, worker):
                     excused[0] += replayed
                 continue
             running[0] = (step[3] or "a given cell") if step[0] == "code" else f"a function that {step[1].grade_id!r} tests"
-            now["step"] = index
+            now.update(step=index, step_since=time.monotonic())
             if step[0] == "code":
                 now["what"] = step[3] or "a given cell"
                 request({"op": "cell", "index": index, "source": step[1]})
@@ -435,7 +438,7 @@ def run(prepared, worker):
             result["flags"].append(f"stopped early: {failure.reason}")
             break
         charging = time.monotonic()
-        _charge(prepared, worker, index, now["what"], failure, result, parts, cell_failures, failed_cells, answers)
+        _charge(prepared, worker, now, failure, result, parts, cell_failures, failed_cells, answers)
         excused[0] += time.monotonic() - charging
         skipped.add(index)
         replay_to = index + 1
@@ -452,14 +455,15 @@ def run(prepared, worker):
     return _finish(result, started)
 
 
-def _charge(prepared, worker, index, what, failure, result, parts, cell_failures, failed_cells, answers):
-    """Charge the failure of the step ``index`` of the plan (``what`` ran) to that step alone.
+def _charge(prepared, worker, now, failure, result, parts, cell_failures, failed_cells, answers):
+    """Charge the failure of the step of the plan running ``now`` (see :func:`run`) to that step alone.
 
     A timeout counts against the student only when the course's answer to the same step fits the
     limit comfortably now (:data:`COMFORT`); otherwise :class:`GraderFault`. A cell the student
     added has no such answer: its timeout is the student's. A part's tests that failed cost that
     part; an answer cell that failed leaves its part to fail with the reason; a cell the student
     added, or a given cell (slowed down by the student's code), is flagged."""
+    index, what, failed_at = now["step"], now["what"], time.monotonic()  # what ran, and when it failed
     step = prepared.plan[index]
     limit = worker.limits.cell_seconds
     reason = failure.reason
@@ -474,10 +478,10 @@ def _charge(prepared, worker, index, what, failure, result, parts, cell_failures
                                   f"now: the machine is too slow, not the answer")
             reason += f" (the course's answer takes {reference:.1f} s there)"
     else:
-        reason = f"{what} stopped the notebook: {reason}"
+        reason = f"{what} stopped the notebook: {reason}"  # how long it ran is the part's "seconds": a flag stays the same
     if step[0] == "test":
         record = parts[step[1].grade_id]
-        record.update(score=0.0, error=reason)
+        record.update(score=0.0, error=reason, seconds=round(failed_at - now["step_since"], 2))
         failed_cells.update(gid for gid in answers if answers[gid][1] & {f for _, f in step[1].checks})
     elif step[2] in answers:
         cell_failures[step[2]] = reason

@@ -123,3 +123,34 @@ def test_the_course_answer_is_timed_with_the_recording_the_students_answer_had()
     assert set(timed) == {i for i, step in enumerate(ready.plan[:index + 1]) if step[0] == "code"} | {index}
     calls = [header for header in worker.requests if header["op"] == "call"]
     assert [(c["function"], c["record"]) for c in calls] == [("softmax", True)]
+
+
+def test_reports_name_the_failed_check_its_time_and_the_limits():
+    """check's report and the feedback page show each part's time and the limits; a part that used
+    more than a fifth of the per-check limit is called slow; a crash names the check and its part's time."""
+    from autograder import check
+    from autograder.feedback import student_report
+
+    limits = Limits(cell_seconds=1, notebook_seconds=30)
+    crash = ScriptedWorker(limits)
+    request = crash.request
+
+    def crashing(header, arrays=()):
+        if header["op"] == "call" and header["function"] == "rope":
+            time.sleep(0.3)
+            raise Failure("the submission's process exited (code 3)")
+        return request(header, arrays)
+
+    crash.request = crashing
+    result = grading.run(prepared(), crash)
+    rope = next(p for p in result["parts"] if p["grade_id"] == "test_rope")
+    assert rope["error"] == ("the hidden check transformers.rope (calling rope) stopped the notebook: "
+                             "the submission's process exited (code 3)"), rope["error"]
+    assert rope["seconds"] >= 0.3
+    spec = load_spec(course.source_notebook(ASSIGNMENT), ASSIGNMENT)
+    report = " ".join(check.report(spec, result)[0].split())
+    assert f"({rope['seconds']:.1f} s) slow: this part took {rope['seconds']:.1f} s here, and the grader allows 1 s" in report
+    assert "Time limits: 1 s per cell or hidden check, 30 s for the notebook; this run took" in report
+    assert report.count("slow:") == 1, report  # every other part took no time
+    page = student_report(result | {"student": "ann"})
+    assert f"this part ran {rope['seconds']:.1f} s" in page and "Time limits: 1 s per cell or hidden check, 30 s" in page

@@ -178,13 +178,13 @@ def test_the_hostile_corpus_scores_as_grade_scores_it(tmp_path, released):
         prepared[name] = (grading.prepare(found_data, spec, gradescope.STUDENT, b"k"), notes, expect)
     runners = [worker.Worker(i, LIMITS, True) for i in range(2)]
 
-    def grade(pair):
-        index, (name, (job, notes, expect)) = pair
-        return name, grading.run_with_retry(job, runners[index % 2]), notes, expect
+    def grade(index):  # one thread per runner: a Worker serves one submission at a time
+        return [(name, grading.run_with_retry(job, runners[index]), notes, expect)
+                for name, (job, notes, expect) in list(prepared.items())[index::2]]
 
     try:
         with ThreadPoolExecutor(2) as pool:
-            graded = list(pool.map(grade, enumerate(prepared.items())))
+            graded = [entry for half in pool.map(grade, range(2)) for entry in half]
     finally:
         for runner in runners:
             runner.close()

@@ -27,7 +27,9 @@ def main(argv=None):
     grade.add_argument("--workers", type=int, default=None, help="parallel workers (default: number of cores)")
     grade.add_argument("--assignment", action="append", help="grade only this assignment (repeatable)")
     grade.add_argument("--force", action="store_true", help="regrade files that were already graded")
-    grade.add_argument("--cell-timeout", type=float, default=60.0, help="seconds per cell (default: 60)")
+    grade.add_argument("--cell-timeout", type=float, default=60.0,
+                       help="seconds per cell or hidden check (default: 60; a timeout is the student's only when "
+                            "the course's answer takes at most a tenth of it there)")
     grade.add_argument("--notebook-timeout", type=float, default=300.0, help="seconds per notebook (default: 300)")
     grade.add_argument("--memory-mb", type=int, default=2048, help="memory per submission in MiB (default: 2048)")
     grade.add_argument("--tmp-mb", type=int, default=256,
@@ -71,7 +73,8 @@ def main(argv=None):
     gradescope_build = gradescope_commands.add_parser("build", help="write the zip for an assignment's Zipped autograder")
     gradescope_build.add_argument("assignment", help="e.g. 01-transformers")
     gradescope_build.add_argument("--out", default="autograder.zip", help="zip file (default: autograder.zip)")
-    gradescope_build.add_argument("--cell-timeout", type=float, default=60.0, help="seconds per cell (default: 60)")
+    gradescope_build.add_argument("--cell-timeout", type=float, default=60.0,
+                                  help="seconds per cell or hidden check (default: 60)")
     gradescope_build.add_argument("--notebook-timeout", type=float, default=300.0,
                                   help="seconds per notebook (default: 300)")
     gradescope_run = gradescope_commands.add_parser("run", help="inside Gradescope: grade submission/, write results/")

@@ -51,6 +51,7 @@ PROTECTED_PACKAGES = ("solutions", "autograder")
 ESCAPE_EVENTS = frozenset({"os.fork", "os.forkpty", "os.posix_spawn", "os.exec", "os.system", "os.spawn",
                            "subprocess.Popen", "sys.setprofile", "sys.settrace", "ctypes.dlopen", "ctypes.dlsym"})
 PROBE = torch.ops.aten.alias.default  # the operator the recording's probes run
+HANDLER_CODE = torch.overrides.handle_torch_function.__code__  # taken before any submitted code runs
 OPTIMIZER_FILE = sys.modules[torch.optim.Optimizer.__module__].__file__  # where torch wraps every step
 
 
@@ -363,6 +364,10 @@ def _stepping_optimizer():
 DISPATCH_GUARDS = ("_DisableTorchDispatch", "_ExcludeDispatchKeyGuard", "_DisableFuncTorch")
 DISPATCH_FUNCTIONS = ("_dispatch_tls_set_dispatch_key_excluded", "_dispatch_tls_set_dispatch_key_included",
                       "_set_dispatch_mode", "_unset_dispatch_mode")
+# popping a mode off its stack (and pushing it back after the built-in ran, so the probes still
+# count) is what torch's own helpers do (``torch.utils._python_dispatch._pop_mode_temporarily``,
+# ``_disable_current_modes``, ``torch.overrides._pop_mode``): a pop during a call is noted
+MODE_POPS = ("_pop_torch_dispatch_stack", "_pop_torch_function_stack")
 
 
 def disarm_dispatch_switches():
@@ -372,8 +377,10 @@ def disarm_dispatch_switches():
     The guard classes are pybind11 classes, patched in place: the original methods are dropped, so
     no route leads back to them. ``DisableTorchFunction``, an immutable C type, is replaced by name
     where torch exposes it; it hides only torch's Python API, and the operators it runs still reach
-    the dispatch mode. Torch's own uses of these (fake tensors, compilation, custom ops) do not
-    occur in the sandbox's eager code."""
+    the dispatch mode. A mode popped off its stack during a call is noted too, except when torch's
+    ``handle_torch_function`` pops it to hand the call to it (the originals of the pops stay
+    reachable through the wrappers' closures, like the rest of the runner's code). Torch's own uses
+    of these (fake tensors, compilation, custom ops) do not occur in the sandbox's eager code."""
     for name in DISPATCH_GUARDS:
         guard = getattr(torch._C, name, None)
         if guard is not None:
@@ -382,6 +389,12 @@ def disarm_dispatch_switches():
     for name in DISPATCH_FUNCTIONS:
         if hasattr(torch._C, name):
             setattr(torch._C, name, _inert_switch(name))
+    for name in MODE_POPS:
+        pop = getattr(torch._C, name)
+        noting = _noting_pop(name, pop)
+        for module in list(sys.modules.values()):  # torch's helpers import the function by name
+            if getattr(module, "__dict__", {}).get(name) is pop:
+                setattr(module, name, noting)
     inert_function_switch = type("DisableTorchFunction", (), {
         "__init__": _inert_switch("DisableTorchFunction"), "__enter__": lambda self: self,
         "__exit__": lambda self, *exc: None})
@@ -397,6 +410,28 @@ def _inert_enter(name):
         note()
         return self
     return enter
+
+
+def _noting_pop(name, pop):
+    def pop_noted(*args, **kwargs):
+        # the recording's own pops run after it is no longer active
+        if Recording.active is not None and not _handing_to_mode():
+            Recording.active.escapes.add(f"torch's dispatch switched off ({name})")
+        return pop(*args, **kwargs)
+    return pop_noted
+
+
+def _handing_to_mode():
+    """Whether torch's ``handle_torch_function`` is popping the mode to call it, as it does for every
+    function of torch's Python API (``torch.nn.functional.softmax``): the mode then sees the call."""
+    frame = sys._getframe(2)
+    for _ in range(4):  # handle_torch_function, contextlib's __enter__, _pop_mode_temporarily, _pop_mode
+        if frame is None:
+            return False
+        if frame.f_code is HANDLER_CODE:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _inert_switch(name):

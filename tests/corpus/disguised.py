@@ -5,7 +5,8 @@ Each disguise replaces one answer cell of an otherwise right submission (the sou
 answers) with a function that calls the built-in the part asks the student to write: through
 ``getattr`` on a name assembled from pieces, ``vars`` of a module, an alias made at run time, or a
 method looked up by ``getattr``, or with torch's dispatch switched off around the call (a guard
-reached by a built name or a search of the subclasses, a dispatch key excluded). None of them names the built-in in its source, so the static scan
+reached by a built name or a search of the subclasses, a dispatch key excluded, the
+recording's modes popped off their stacks and pushed back). None of them names the built-in in its source, so the static scan
 cannot see them (``tests/test_runtime_integrity.py`` checks that too); only the recording of what
 the function runs can. Each entry states the parts that must earn nothing: the disguised part,
 and a part whose own answer calls the disguised function when that part forbids the same
@@ -158,6 +159,23 @@ DISGUISES = {
         "        return getattr(torch, 'soft' + 'max')(x, dim)\n"
         "    finally:\n"
         "        exclude(torch._C.DispatchKey.Python, False)\n"), "dispatch switched off"),
+    # the recording's modes popped off their stacks around the built-in and pushed back after it
+    "softmax_modes_popped": Disguise(*SOFTMAX, (
+        "import importlib\nimport torch\n\n"
+        "def softmax(x, dim=-1):\n"
+        "    helpers = importlib.import_module('torch.utils._python_' + 'dispatch'), importlib.import_module('torch.' + 'overrides')\n"
+        "    with getattr(helpers[0], '_pop_mode_' + 'temporarily')(), getattr(helpers[1], '_pop_mode_' + 'temporarily')():\n"
+        "        return getattr(torch, 'soft' + 'max')(x, dim)\n"), "dispatch switched off"),
+    "attention_stacks_popped": Disguise(*ATTENTION, (
+        "import sys\nimport torch\n\n"
+        "def scaled_dot_product_attention(q, k, v, mask=None):\n"
+        "    C = sys.modules['torch.' + '_C']\n"
+        "    modes = getattr(C, '_pop_torch_' + 'dispatch_stack')(None), getattr(C, '_pop_torch_' + 'function_stack')()\n"
+        "    try:\n"
+        "        return getattr(torch.nn.functional, 'scaled_dot_' + 'product_attention')(q, k, v, attn_mask=mask)\n"
+        "    finally:\n"
+        "        getattr(C, '_push_on_torch_' + 'function_stack')(modes[1])\n"
+        "        getattr(C, '_push_on_torch_' + 'dispatch_stack')(modes[0])\n"), "dispatch switched off"),
     "softmax_switch_found_by_subclasses": Disguise(*SOFTMAX, (
         "import torch\n\n"
         "def _classes(cls):\n"

@@ -285,7 +285,7 @@ class Recording:
     active = None  # the recording of the call in progress, for the audit hook
 
     def __init__(self):
-        self.operators, self.escapes = set(), set()
+        self.operators, self.dtypes, self.escapes = set(), set(), set()
         self.probes = {"dispatch": 0, "function": 0}
         self.calls = 0
         self.marker = torch.empty(0)
@@ -318,7 +318,8 @@ class Recording:
         return len(args) == 1 and args[0] is self.marker
 
     def report(self):
-        return {"operators": sorted(self.operators), "probes": dict(self.probes), "calls": self.calls,
+        operators = self.operators | {f"dtype {dtype}" for dtype in self.dtypes}
+        return {"operators": sorted(operators), "probes": dict(self.probes), "calls": self.calls,
                 "escapes": sorted(self.escapes)}
 
     @staticmethod
@@ -337,14 +338,29 @@ class _DispatchRecorder(TorchDispatchMode):
         if func is PROBE and self.recording.is_probe(args):
             self.recording.probes["dispatch"] += 1
         else:
-            self.recording.operators.add(func._schema.name)
-            if func._schema.name == "profiler::_record_function_enter_new":
+            name = _cached(OPERATOR_NAMES, func, lambda: func._schema.name)
+            self.recording.operators.add(name)
+            if name == "profiler::_record_function_enter_new":
                 self.recording.operators.update(_stepping_optimizer())
         result = func(*args, **(kwargs or {}))
         for output in result if isinstance(result, (tuple, list)) else (result,):
             if isinstance(output, torch.Tensor):
-                self.recording.operators.add(f"dtype {output.dtype}")
+                self.recording.dtypes.add(output.dtype)
         return result
+
+
+# names looked up once per function or operator overload: the lookups cost more than the operators
+OPERATOR_NAMES, FUNCTION_NAMES = {}, {}
+
+
+def _cached(names, func, look_up):
+    try:
+        return names[func]
+    except KeyError:
+        name = names[func] = look_up()
+        return name
+    except TypeError:  # an unhashable callable handed to torch's dispatch by the answer
+        return look_up()
 
 
 def _stepping_optimizer():
@@ -468,7 +484,8 @@ class _FunctionRecorder(TorchFunctionMode):
         if func is PROBE and self.recording.is_probe(args):
             self.recording.probes["function"] += 1
         else:
-            self.recording.operators.add(resolve_name(func) or getattr(func, "__qualname__", type(func).__name__))
+            self.recording.operators.add(_cached(FUNCTION_NAMES, func, lambda: resolve_name(func) or getattr(
+                func, "__qualname__", type(func).__name__)))
         return func(*args, **(kwargs or {}))
 
 

@@ -32,7 +32,7 @@ K = 8  # tokens per hashed run: shorter matches are noise
 W = 5  # window: every match of K + W - 1 = 12 tokens or more is found
 THRESHOLD = 0.5  # Jaccard index from which a pair is listed (bench/similarity.py measures both failure modes)
 MIN_FINGERPRINTS = 5  # answers smaller than this are too short to tell copying from convergence
-TEMPLATE_LINES = ("# YOUR CODE HERE", "raise NotImplementedError()")
+TEMPLATE_LINES = ("# YOUR CODE HERE",)
 STUB_START = "raise NotImplementedError("  # the release's placeholder, which names its part and function
 _BUILTINS = set(dir(builtins))
 

@@ -429,10 +429,11 @@ def _inert_enter(name):
 
 
 def _noting_pop(name, pop):
+    note = _inert_switch(name)
+
     def pop_noted(*args, **kwargs):
-        # the recording's own pops run after it is no longer active
-        if Recording.active is not None and not _handing_to_mode():
-            Recording.active.escapes.add(f"torch's dispatch switched off ({name})")
+        if not _handing_to_mode():  # the recording's own pops run after it is no longer active
+            note()
         return pop(*args, **kwargs)
     return pop_noted
 

@@ -68,7 +68,7 @@ def zero_bytes_per_gpu(n_params, n_gpus, stage, k=12):
 
 
 def activation_bytes(seq_len, batch, d_model, n_heads, n_layers):
-    """Korthikanti et al. (2022)'s activation bytes of 16-bit training without recomputation.
+    """Korthikanti et al. (MLSys 2023)'s activation bytes of 16-bit training without recomputation.
 
     Per layer ``s b h (34 + 5 a s / h)`` with ``s = seq_len``, ``b = batch``, ``h = d_model`` and
     ``a = n_heads``, for their layout: 16-bit tensors, 1-byte dropout masks and the full

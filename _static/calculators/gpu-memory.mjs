@@ -54,10 +54,10 @@ export function bytesPerGpu({nParams, precision, optimizer, nGpus, stage, formul
   return perGpu;
 }
 
-// GPU memory sizes the chapter uses: its 24 GiB card ("Storing a model") and its 80 GB line ("More GPUs")
+// GPU memory sizes the chapter uses: its 24 GiB card ("Storing a model") and its 80 GiB card ("More GPUs")
 export const GPUS = {
   card_24gib: {label: "24 GiB (the card of “Storing a model”)", bytes: 24 * 2 ** 30},
-  line_80gb: {label: "80 GB (the line of “More GPUs”)", bytes: 80e9},
+  card_80gib: {label: "80 GiB (the card of “More GPUs”)", bytes: 80 * 2 ** 30},
 };
 
 /** Whether `totalBytes` fit in `gpuBytes`. */
@@ -65,10 +65,19 @@ export function fits(totalBytes, gpuBytes) {
   return totalBytes <= gpuBytes;
 }
 
-/** A count typed by a reader: "7e9", "7B", "1.5 M", "175,000,000"; NaN when it is none of these. */
+/**
+ * A count typed by a reader: "7e9", "7B", "7.5B", "1.5 M", "175,000,000", "175_000_000". A dot marks
+ * decimals; a comma or an underscore only separates groups of three digits, so "7,5B" is no count;
+ * an exponent and a suffix together ("7e9B") are none either. NaN for anything that is not a count.
+ */
 export function parseCount(text) {
-  const match = /^\s*([0-9][0-9,_]*\.?[0-9]*(?:e[+-]?[0-9]+)?)\s*([kmbt]?)\s*$/i.exec(text);
-  if (!match) return NaN;
+  const match = /^\s*([0-9]{1,3}(?:,[0-9]{3})+|[0-9]{1,3}(?:_[0-9]{3})+|[0-9]+)(\.[0-9]+)?(e[+-]?[0-9]+)?\s*([kmbt]?)\s*$/i
+    .exec(text);
+  if (!match || (match[3] && match[4])) return NaN;
   const units = {"": 1, k: 1e3, m: 1e6, b: 1e9, t: 1e12};
-  return Number(match[1].replace(/[,_]/g, "")) * units[match[2].toLowerCase()];
+  return Number(match[1].replace(/[,_]/g, "") + (match[2] || "") + (match[3] || "")) * units[match[4].toLowerCase()];
 }
+
+/** What to tell a reader whose parameter count does not parse. */
+export const COUNT_HELP = "Type the number of parameters as 7e9, 7B, 7.5B or 7,000,000,000: a dot for decimals, "
+  + "commas only between groups of three digits, and an exponent or a suffix (k, M, B, T), not both.";

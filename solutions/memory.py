@@ -6,6 +6,10 @@ Predictions (``model_bytes``, ``training_bytes``, ``gpt_activation_bytes`` ...) 
 against ``measure_training_bytes``, which reads the bytes off a real PyTorch training step.
 """
 
+import contextlib
+import os
+import sys
+
 import torch
 import torch.nn as nn
 
@@ -217,6 +221,44 @@ def measure_training_bytes(model, inputs, targets, loss_fn, optimizer):
     measured["total"] = sum(measured.values())
     return measured
 
+
+
+@contextlib.contextmanager
+def _file_descriptor_2_silenced():
+    """Send the process's standard error (file descriptor 2) to the null device for the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "wb") as null:
+        os.dup2(null.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+def profiled_peak_bytes(run):
+    """Peak bytes that ``run()`` holds in PyTorch's CPU allocator above what was held when it started.
+
+    ``torch.profiler`` with ``profile_memory=True`` records every allocation (positive bytes) and
+    free (negative) of the allocator; replayed in time order, their highest running sum is the peak.
+    Tensors that were allocated before the call, weights or optimizer states say, are not included.
+    Memory that a library allocates outside PyTorch's allocator is not seen.
+    """
+    prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True)
+    with _file_descriptor_2_silenced():  # the profiler's C++ side logs its start and stop there
+        prof.start()
+    try:
+        run()
+    finally:
+        with _file_descriptor_2_silenced():
+            prof.stop()
+    # the raw event list keeps allocations and frees apart; prof.events() folds allocations into operators
+    changes = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events() if e.name() == "[memory]")
+    held = peak = 0
+    for _, n_bytes in changes:
+        held += n_bytes
+        peak = max(peak, held)
+    return peak
 
 def n_parameters(model: nn.Module):
     """Number of distinct parameter values of ``model`` (a tied weight counts once)."""

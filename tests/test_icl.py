@@ -179,15 +179,16 @@ def _glued_alt_texts(notebook):
     return glued
 
 
-@pytest.mark.parametrize("page", ["icl-measured.ipynb"])
-def test_alt_text_of_accuracy_figures_is_built_from_the_computed_values(page):
+@pytest.mark.parametrize("page, figures", [("icl-measured.ipynb", {"fig-icl-accuracy", "fig-icl-depth"}),
+                                           ("limits.ipynb", {"fig-window-limit"})])
+def test_alt_text_of_accuracy_figures_is_built_from_the_computed_values(page, figures):
     """The figure's alt text is the string the page glues from its own numbers (nbval re-checks the glue)."""
     import json
     from pathlib import Path
 
     notebook = json.loads((Path(__file__).parents[1] / "chapters/02-in-context-learning" / page).read_text())
     glued = _glued_alt_texts(notebook)
-    assert {"fig-icl-accuracy", "fig-icl-depth"} <= set(glued)
+    assert figures <= set(glued), f"{page} glues no alt text for {sorted(figures - set(glued))}"
     for cell in notebook["cells"]:
         name = cell["metadata"].get("mystnb", {}).get("figure", {}).get("name")
         if name in glued:

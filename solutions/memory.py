@@ -82,6 +82,18 @@ def activation_bytes(seq_len, batch, d_model, n_heads, n_layers):
     return n_layers * s * b * h * (34 + 5 * a * s / h)
 
 
+
+def korthikanti_outside_layers_bytes(seq_len, batch, d_model, vocab_size):
+    """Activation bytes outside the transformer layers in Korthikanti et al.'s accounting.
+
+    As Megatron-LM's ``compute_activation_memory`` adds them (after the paper's Table 2) for one
+    pipeline stage without tensor parallelism: the int64 token ids, ``8 s b``; the 1-byte dropout
+    mask of the embeddings, ``s b h``; the 16-bit inputs of the final LayerNorm and of the output
+    layer with the FP32 logits of the loss, ``4 s b h (1 + v / h)`` (``v = vocab_size``).
+    """
+    s, b, h, v = seq_len, batch, d_model, vocab_size
+    return 8 * s * b + s * b * h + 4 * s * b * h + 4 * s * b * v
+
 def gpt_activation_bytes(batch, seq_len, d_model, n_heads, n_layers, vocab_size, attention="flash"):
     """Bytes that chapter 1's GPT (``solutions.gpt``, fp32, no dropout) saves for backward, with its loss.
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from solutions.memory import activation_bytes, gpt_activation_bytes, training_bytes, zero_bytes_per_gpu
+from solutions.memory import (activation_bytes, gpt_activation_bytes, korthikanti_outside_layers_bytes, training_bytes,
+                              zero_bytes_per_gpu)
 from solutions.quantization import absmax_quantize, fake_quantize, float_bits, format_info, round_to_format
 
 CASES = json.loads((Path(__file__).parent / "data" / "calculator_cases.json").read_text())
@@ -190,6 +191,9 @@ def package_bytes_per_gpu(inputs):
         per_gpu["activations"] = 0
     elif formula == "korthikanti":
         per_gpu["activations"] = activation_bytes(**shape)
+    elif formula == "korthikanti_full":
+        per_gpu["activations"] = activation_bytes(**shape) + korthikanti_outside_layers_bytes(
+            inputs["seq_len"], inputs["batch"], inputs["d_model"], inputs["vocab_size"])
     else:
         per_gpu["activations"] = gpt_activation_bytes(**shape, vocab_size=inputs["vocab_size"],
                                                       attention={"gpt_flash": "flash", "gpt_math": "math"}[formula])
@@ -243,7 +247,7 @@ def test_gpu_memory_cases_cover_every_choice():
     assert {i["zero_stage"] for i in inputs if i["n_gpus"] > 1} == {0, 1, 2, 3}
     assert {i["optimizer"] for i in inputs} == {"sgd", "sgd_momentum", "adamw"}
     assert {i["precision"] for i in inputs} == {"fp32", "mixed"}
-    assert {i["activations"] for i in inputs} == {"none", "gpt_flash", "gpt_math", "korthikanti"}
+    assert {i["activations"] for i in inputs} == {"none", "gpt_flash", "gpt_math", "korthikanti", "korthikanti_full"}
     exact = [c for c in CASES["gpu_memory"] if c["expected"]["total"] == c["inputs"]["gpu_bytes"]]
     assert exact and all(c["expected"]["fits"] for c in exact), "a case that just fits"
     assert any(not c["expected"]["fits"] and c["expected"]["total"] - c["inputs"]["gpu_bytes"] <= 132

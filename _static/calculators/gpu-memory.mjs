@@ -11,7 +11,8 @@ export const PRECISIONS = {fp32: "FP32", mixed: "Mixed (16-bit, FP32 master)"};
 export const OPTIMIZERS = {sgd: {label: "SGD", states: 0}, sgd_momentum: {label: "SGD with momentum", states: 1},
                            adamw: {label: "AdamW", states: 2}};
 export const ACTIVATION_FORMULAS = {
-  gpt_flash: "GPT, fused attention", gpt_math: "GPT, math attention", korthikanti: "Korthikanti et al.", none: "None",
+  gpt_flash: "GPT, fused attention", gpt_math: "GPT, math attention", korthikanti: "Korthikanti et al., layers only",
+  korthikanti_full: "Korthikanti et al., with embeddings and output layer", none: "None",
 };
 
 /** Bytes of weights, gradients and optimizer states on one GPU, before any sharding (training_bytes). */
@@ -26,7 +27,11 @@ export function modelStateBytes(nParams, precision, optimizer) {
 export function activationBytes(formula, {batch, seqLen, dModel, nHeads, nLayers, vocabSize}) {
   const [B, T, C, a] = [batch, seqLen, dModel, nHeads];
   if (formula === "none") return 0;
-  if (formula === "korthikanti") return nLayers * T * B * C * (34 + 5 * a * T / C);  // s b h (34 + 5 a s / h) per layer
+  const layers = nLayers * T * B * C * (34 + 5 * a * T / C);  // Korthikanti et al.: s b h (34 + 5 a s / h) per layer
+  if (formula === "korthikanti") return layers;
+  // outside the layers, as Megatron-LM adds them: int64 ids 8 s b, embedding dropout mask s b h, 16-bit inputs
+  // of the final LayerNorm and output layer and FP32 logits 4 s b h (1 + v / h)
+  if (formula === "korthikanti_full") return layers + 8 * T * B + T * B * C + 4 * T * B * C + 4 * T * B * vocabSize;
   // chapter 1's GPT: per block 16 BTC + 4 BT fp32 values and the attention's own
   let attention = B * a * T;  // fused kernel: one log-sum-exp per head and query
   if (formula === "gpt_math") attention = B * a * T * T + (B === 1 ? 2 * B * T * C : 0);  // probabilities (T, T)

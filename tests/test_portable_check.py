@@ -9,6 +9,7 @@ a memory bomb, an output flood, an empty file) with a caught ``sys.exit`` and an
 reference package. Each is checked both ways with one seed key, so both draw the same inputs.
 """
 
+import queue
 import subprocess
 import sys
 import threading
@@ -58,13 +59,17 @@ def verdict(result):
     return result["status"], result["score"], sorted(result["flags"]), parts
 
 
-def check_both_ways(paths, outcomes):
-    """Check each notebook of ``paths`` (name -> path) in the sandbox and without it; put
-    name -> (sandboxed result, portable result, report passed both ways) in ``outcomes``.
-    Runs in a thread of its own, which launches (and so outlives) both runners."""
+def check_both_ways(todo, outcomes):
+    """Check each notebook taken from ``todo`` (a queue of ``(name, path)``) in the sandbox and
+    without it, until none is left; put name -> (sandboxed result, portable result, report passed
+    both ways) in ``outcomes``. Runs in a thread of its own, which launches (and so outlives) both runners."""
     sandboxed, portable = Worker(0, LIMITS, sandbox=True), PortableWorker(0, LIMITS)
     try:
-        for name, path in paths.items():
+        while True:
+            try:
+                name, path = todo.get_nowait()
+            except queue.Empty:
+                return
             spec = check.find_spec(path, path.read_bytes())
             results = [check.check_notebook(path, spec, runner, SEED_KEY) for runner in (sandboxed, portable)]
             outcomes[name] = (*results, tuple(check.report(spec, r)[1] for r in results))
@@ -76,9 +81,10 @@ def check_both_ways(paths, outcomes):
 def test_portable_check_gives_the_sandboxed_verdicts(released, tmp_path):
     notebooks = corpus(released, tmp_path)
     names = sorted(notebooks)
-    outcomes = {}
-    threads = [threading.Thread(target=check_both_ways, args=({n: notebooks[n][0] for n in names[i::THREADS]},
-                                                              outcomes)) for i in range(THREADS)]
+    todo, outcomes = queue.Queue(), {}
+    for name in sorted(names, key=lambda n: n not in HOSTILE):  # the hostile, slowest, first: the threads end together
+        todo.put((name, notebooks[name][0]))
+    threads = [threading.Thread(target=check_both_ways, args=(todo, outcomes)) for _ in range(THREADS)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -272,9 +272,9 @@ def main(path, part=None, assignment=None, sandbox=True):
         where, runner = "in the grader's sandbox", worker.Worker(0, worker.Limits(), True)  # grade's default limits
     except worker.SandboxUnavailable as error:
         where, runner = "WITHOUT the grader's sandbox", portable.PortableWorker(0, worker.Limits())
-        print(f"note: the sandbox does not run ({error}), so your notebook runs without it, in a fresh Python "
-              "process, with the grader's time limits (and its memory and output limits where this system has them): "
-              "fine for your own code on your own machine.")
+        print(wrap(f"note: the sandbox does not run ({error}), so your notebook runs without it, in a fresh Python "
+                   "process, with the grader's time limits (and its memory and output limits where this system has "
+                   "them): fine for your own code on your own machine."))
     print(f"Checking {path} ({spec.assignment}) {where}, as the grader would; nothing is recorded.", flush=True)
     try:
         runner.launch()  # from this thread, which outlives the check: the runner dies with its launcher

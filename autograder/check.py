@@ -6,9 +6,10 @@ plan, integrity scan, hidden checks, tolerances and limits (:func:`grading.prepa
 instead of the gradebook's. It runs in the sandbox where bubblewrap works, and otherwise (macOS,
 Windows, Linux without bubblewrap, or ``--no-sandbox``) without it, in a fresh Python process
 started the same way on every system (:class:`portable.PortableWorker`), saying so in its report:
-it is the student's own code on their own machine. It writes nothing to any gradebook. :func:`report` prints one line per part and why a part failed (the feedback page's
-text; one line, "not started", for a part whose answer is still the release's placeholder), and
-the exit status is 0 when every autograded part passed, 1 otherwise.
+it is the student's own code on their own machine. It writes nothing to any gradebook.
+:func:`report` prints one line per part and why a part failed (the feedback page's text; one line,
+"not started", for a part whose answer is still the release's placeholder), and the exit status is
+0 when every autograded part passed, 1 otherwise.
 
 :func:`check_part` runs one part's hidden checks inside the student's running kernel.
 """

@@ -27,7 +27,8 @@ import tempfile
 import threading
 import time
 
-from autograder.worker import RUNNER_DIR, RUNNER_ENVIRONMENT, RUNNER_EXITED, RUNNER_GONE, Failure, Limits, Worker, describe_exit
+from autograder.worker import (RUNNER_DIR, RUNNER_ENVIRONMENT, RUNNER_EXITED, RUNNER_GONE, Failure, Limits, Worker,
+                               describe_exit)
 
 READ_BYTES = 1 << 16  # the most the reader thread takes from the pipe at once
 EXIT_WAIT_SECONDS = 5  # how long a runner whose output ended may take to exit before its exit is unknown

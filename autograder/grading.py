@@ -216,8 +216,8 @@ def run_check(request, check_name, function, seed, recorded=False):
     """Run one hidden check through the sandbox; return ``{"name", "passed", "message"}``.
 
     ``request(header, arrays)`` sends one request to the submission and returns its reply.
-    With ``recorded``, and when the check forbids operators, the sandbox's runner records the
-    operators the function runs, and ``"integrity"`` holds :func:`integrity.recording_problem`'s
+    With ``recorded``, and when the check forbids operators, the sandbox's runner watches for them
+    while the function runs (:func:`integrity.watch_plan`), and ``"integrity"`` holds :func:`integrity.recording_problem`'s
     reason; it is ``None`` otherwise.
     """
     check_ = checks.get(check_name)
@@ -227,7 +227,8 @@ def run_check(request, check_name, function, seed, recorded=False):
     for case in cases:
         encoded.append({"args": wire.encode(tuple(case.args), arrays, torch),
                         "kwargs": wire.encode(dict(case.kwargs), arrays, torch)})
-    reply, reply_arrays = request({"op": "call", "function": function, "cases": encoded, "record": recorded}, arrays)
+    watch = integrity.watch_plan(check_.forbid_ops) if recorded else None
+    reply, reply_arrays = request({"op": "call", "function": function, "cases": encoded, "watch": watch}, arrays)
     outcome = {"name": check_name, "description": check_.description, "passed": False, "message": "",
                "integrity": None}
     results = reply.get("results")

@@ -107,14 +107,35 @@ def defines(source, name):
     return False
 
 
+def watch_plan(forbid_ops):
+    """What the sandbox watches while a hidden check calls an answer whose part forbids ``forbid_ops``
+    (``sandbox/runner.py``, ``Recording``): ATen ``operators`` by their kernels, torch's Python
+    ``functions`` by wrappers, ``torch.Tensor`` ``methods`` by a function mode, ``optimizers`` by
+    their ``step`` and ``dtypes`` by the same mode; each watch only where the part names one."""
+    kinds = {"operators": [], "functions": [], "methods": False, "optimizers": False, "dtypes": False}
+    for op in forbid_ops:
+        if "::" in op:
+            kinds["operators"].append(op)
+        elif op.startswith("dtype "):
+            kinds["dtypes"] = True
+        elif op.startswith("torch.optim."):
+            kinds["optimizers"] = True
+        elif op.startswith("torch.Tensor."):
+            kinds["methods"] = True
+        else:
+            kinds["functions"].append(op)
+    return kinds
+
+
 def recording_problem(recording, n_cases, answered, forbid_ops, function):
     """Why the recording of one hidden check's calls of ``function`` fails its part, or ``None``.
 
     ``recording`` is the sandbox's report: ``operators`` (names), ``escapes`` (audit events),
-    ``calls`` and ``probes`` (two per call for each of the ``dispatch`` and ``function``
-    recorders). The grader sent ``n_cases`` cases, and the function was called on each of them,
-    or on none when no case came back answered (the notebook defines no such function). Anything
-    else than the report an untouched runner sends means the answer tampered with the recording.
+    ``calls`` and ``probes`` (two per call for each watch of :func:`watch_plan`'s plan: ``kernel``
+    always, ``function`` for its mode). The grader sent ``n_cases`` cases, and the
+    function was called on each of them, or on none when no case came back answered (the notebook
+    defines no such function). Anything else than the report an untouched runner sends means the
+    answer tampered with the recording.
     """
     tampered = f"the recording of the operators {function} runs was removed or disabled while it ran"
     if not isinstance(recording, dict):
@@ -122,8 +143,10 @@ def recording_problem(recording, n_cases, answered, forbid_ops, function):
     calls = recording.get("calls")
     if not (calls == n_cases or (calls == 0 and not answered)):
         return tampered
+    plan = watch_plan(forbid_ops)
+    watches = ["kernel"] + ["function"] * (plan["methods"] or plan["dtypes"])
     probes, operators, escapes = recording.get("probes"), recording.get("operators"), recording.get("escapes")
-    if probes != {"dispatch": 2 * calls, "function": 2 * calls}:
+    if probes != {watch: 2 * calls for watch in watches}:
         return tampered
     if not isinstance(operators, list) or not isinstance(escapes, list):
         return tampered

@@ -7,8 +7,10 @@ sequence, so a query's label can only come from the examples before it in the sa
 
 The model: token embeddings, then pre-LayerNorm blocks of causal multi-head attention with rotary
 positions (RoPE) and a GELU MLP, then a linear head. There is no learned position table: RoPE
-makes each attention score depend on the offset between query and key. Shapes use ``B``
-for batch, ``T`` for sequence length and ``C`` for ``d_model``.
+makes each attention score depend on the offset between the attention query's position and the
+key's ("query" alone means the task's query ``xq``). Shapes use ``B``
+for batch, ``T`` for sequence length and ``d_model`` for the width (``C`` is kept for the
+number of labels, as on the book's pages).
 """
 
 from dataclasses import dataclass
@@ -64,20 +66,20 @@ class Attention(nn.Module):
         self.weights = None  # (B, n_heads, T, T) after a forward pass with keep_weights
 
     def forward(self, x):
-        B, T, C = x.shape
-        q, k, v = self.qkv(x).split(C, dim=-1)  # 3 x (B, T, C)
-        head_shape = (B, T, self.n_heads, C // self.n_heads)
+        B, T, d_model = x.shape
+        q, k, v = self.qkv(x).split(d_model, dim=-1)  # 3 x (B, T, d_model)
+        head_shape = (B, T, self.n_heads, d_model // self.n_heads)
         q, k, v = (t.view(head_shape).transpose(1, 2) for t in (q, k, v))  # (B, n_heads, T, head_size)
         positions = torch.arange(T, device=x.device)  # (T,)
         q, k = rope(q, positions), rope(k, positions)  # (B, n_heads, T, head_size)
         if self.keep_weights:
-            scores = q @ k.transpose(-2, -1) / (C // self.n_heads) ** 0.5  # (B, n_heads, T, T)
+            scores = q @ k.transpose(-2, -1) / (d_model // self.n_heads) ** 0.5  # (B, n_heads, T, T)
             mask = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
             self.weights = scores.masked_fill(~mask, float("-inf")).softmax(dim=-1)
             y = self.weights @ v  # (B, n_heads, T, head_size)
         else:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, n_heads, T, head_size)
-        return self.proj(y.transpose(1, 2).reshape(B, T, C))  # (B, T, C)
+        return self.proj(y.transpose(1, 2).reshape(B, T, d_model))  # (B, T, d_model)
 
 
 class Block(nn.Module):
@@ -92,8 +94,8 @@ class Block(nn.Module):
                                  nn.Linear(2 * config.d_model, config.d_model))
 
     def forward(self, x):
-        x = x + self.attn(self.ln_1(x))  # (B, T, C)
-        return x + self.mlp(self.ln_2(x))  # (B, T, C)
+        x = x + self.attn(self.ln_1(x))  # (B, T, d_model)
+        return x + self.mlp(self.ln_2(x))  # (B, T, d_model)
 
 
 class ICLTransformer(nn.Module):
@@ -111,9 +113,9 @@ class ICLTransformer(nn.Module):
         if tokens.shape[1] > self.config.context_length:
             raise ValueError(f"{tokens.shape[1]} tokens exceed context_length={self.config.context_length}; "
                              "drop the oldest examples first")
-        x = self.embedding(tokens)  # (B, T, C)
+        x = self.embedding(tokens)  # (B, T, d_model)
         for block in self.blocks:
-            x = block(x)  # (B, T, C)
+            x = block(x)  # (B, T, d_model)
         return self.head(self.ln_f(x))  # (B, T, vocab_size)
 
     def attention_weights(self, tokens):

@@ -6,6 +6,10 @@ Predictions (``model_bytes``, ``training_bytes``, ``gpt_activation_bytes`` ...) 
 against ``measure_training_bytes``, which reads the bytes off a real PyTorch training step.
 """
 
+import contextlib
+import os
+import sys
+
 import torch
 import torch.nn as nn
 
@@ -68,7 +72,7 @@ def zero_bytes_per_gpu(n_params, n_gpus, stage, k=12):
 
 
 def activation_bytes(seq_len, batch, d_model, n_heads, n_layers):
-    """Korthikanti et al. (2022)'s activation bytes of 16-bit training without recomputation.
+    """Korthikanti et al. (MLSys 2023)'s activation bytes of 16-bit training without recomputation.
 
     Per layer ``s b h (34 + 5 a s / h)`` with ``s = seq_len``, ``b = batch``, ``h = d_model`` and
     ``a = n_heads``, for their layout: 16-bit tensors, 1-byte dropout masks and the full
@@ -77,6 +81,18 @@ def activation_bytes(seq_len, batch, d_model, n_heads, n_layers):
     s, b, h, a = seq_len, batch, d_model, n_heads
     return n_layers * s * b * h * (34 + 5 * a * s / h)
 
+
+
+def korthikanti_outside_layers_bytes(seq_len, batch, d_model, vocab_size):
+    """Activation bytes outside the transformer layers in Korthikanti et al.'s accounting.
+
+    As Megatron-LM's ``compute_activation_memory`` adds them (after the paper's Table 2) for one
+    pipeline stage without tensor parallelism: the int64 token ids, ``8 s b``; the 1-byte dropout
+    mask of the embeddings, ``s b h``; the 16-bit inputs of the final LayerNorm and of the output
+    layer with the FP32 logits of the loss, ``4 s b h (1 + v / h)`` (``v = vocab_size``).
+    """
+    s, b, h, v = seq_len, batch, d_model, vocab_size
+    return 8 * s * b + s * b * h + 4 * s * b * h + 4 * s * b * v
 
 def gpt_activation_bytes(batch, seq_len, d_model, n_heads, n_layers, vocab_size, attention="flash"):
     """Bytes that chapter 1's GPT (``solutions.gpt``, fp32, no dropout) saves for backward, with its loss.
@@ -217,6 +233,44 @@ def measure_training_bytes(model, inputs, targets, loss_fn, optimizer):
     measured["total"] = sum(measured.values())
     return measured
 
+
+
+@contextlib.contextmanager
+def _file_descriptor_2_silenced():
+    """Send the process's standard error (file descriptor 2) to the null device for the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "wb") as null:
+        os.dup2(null.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+def profiled_peak_bytes(run):
+    """Peak bytes that ``run()`` holds in PyTorch's CPU allocator above what was held when it started.
+
+    ``torch.profiler`` with ``profile_memory=True`` records every allocation (positive bytes) and
+    free (negative) of the allocator; replayed in time order, their highest running sum is the peak.
+    Tensors that were allocated before the call, weights or optimizer states say, are not included.
+    Memory that a library allocates outside PyTorch's allocator is not seen.
+    """
+    prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True)
+    with _file_descriptor_2_silenced():  # the profiler's C++ side logs its start and stop there
+        prof.start()
+    try:
+        run()
+    finally:
+        with _file_descriptor_2_silenced():
+            prof.stop()
+    # the raw event list keeps allocations and frees apart; prof.events() folds allocations into operators
+    changes = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events() if e.name() == "[memory]")
+    held = peak = 0
+    for _, n_bytes in changes:
+        held += n_bytes
+        peak = max(peak, held)
+    return peak
 
 def n_parameters(model: nn.Module):
     """Number of distinct parameter values of ``model`` (a tied weight counts once)."""

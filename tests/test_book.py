@@ -419,6 +419,9 @@ CALCULATOR_CHECK = """async (cases) => {
     const got = {...r, fits: GM.fits(r.total, i.gpu_bytes)};
     for (const [key, value] of Object.entries(c.expected))
       if (got[key] !== value) wrong.push(`${c.name}: ${key} ${got[key]}, expected ${value}`); }
+  for (const c of cases.parse_count) {
+    const r = GM.parseCount(c.text); checked++;
+    if (c.count === null ? !Number.isNaN(r) : r !== c.count) wrong.push(`parseCount(${JSON.stringify(c.text)}): ${r}, expected ${c.count}`); }
   return {wrong, checked};
 }"""
 
@@ -495,7 +498,7 @@ def calculators(site):
 
 def test_calculators_agree_with_the_shared_cases(calculators):
     expected = (sum(len(c["formats"]) for c in CALCULATOR_CASES["number_formats"]) + len(CALCULATOR_CASES["int8"])
-                + len(CALCULATOR_CASES["gpu_memory"]))
+                + len(CALCULATOR_CASES["gpu_memory"]) + len(CALCULATOR_CASES["parse_count"]))
     for name, found in calculators.items():
         assert not found["errors"], f"{name}: {found['errors']}"
         assert found["check"]["checked"] == expected, name

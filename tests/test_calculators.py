@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from solutions.memory import activation_bytes, gpt_activation_bytes, training_bytes, zero_bytes_per_gpu
+from solutions.memory import (activation_bytes, gpt_activation_bytes, korthikanti_outside_layers_bytes, training_bytes,
+                              zero_bytes_per_gpu)
 from solutions.quantization import absmax_quantize, fake_quantize, float_bits, format_info, round_to_format
 
 CASES = json.loads((Path(__file__).parent / "data" / "calculator_cases.json").read_text())
@@ -190,6 +191,9 @@ def package_bytes_per_gpu(inputs):
         per_gpu["activations"] = 0
     elif formula == "korthikanti":
         per_gpu["activations"] = activation_bytes(**shape)
+    elif formula == "korthikanti_full":
+        per_gpu["activations"] = activation_bytes(**shape) + korthikanti_outside_layers_bytes(
+            inputs["seq_len"], inputs["batch"], inputs["d_model"], inputs["vocab_size"])
     else:
         per_gpu["activations"] = gpt_activation_bytes(**shape, vocab_size=inputs["vocab_size"],
                                                       attention={"gpt_flash": "flash", "gpt_math": "math"}[formula])
@@ -205,12 +209,45 @@ def test_gpu_memory_case_agrees_with_solutions_memory(case):
     assert expected["fits"] == (expected["total"] <= case["inputs"]["gpu_bytes"])
 
 
+
+# the parameter counts a reader types into the GPU-memory calculator (parseCount): Python's reading
+SUFFIXES = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "t": 10**12}
+
+
+def read_count(text):
+    """A count as Python reads it, or None: Python's own number syntax (``float``, which takes
+    underscores between digits) with commas only between groups of three digits, then one optional
+    suffix, and never an exponent and a suffix together."""
+    body = text.strip()
+    suffix = body[-1].lower() if body and body[-1].lower() in SUFFIXES else ""
+    number = body[:len(body) - len(suffix)].strip()
+    whole, _, decimals = number.lower().split("e")[0].partition(".")
+    if any(len(group) != 3 for group in whole.split(",")[1:]) or "," in decimals:
+        return None  # a comma anywhere but between groups of three digits
+    if suffix and "e" in number.lower() or number.endswith(".") or not number[:1].isdigit():
+        return None
+    try:
+        return float(number.replace(",", "")) * SUFFIXES[suffix]
+    except ValueError:
+        return None
+
+
+@pytest.mark.parametrize("case", CASES["parse_count"], ids=lambda c: repr(c["text"]))
+def test_parse_count_case_agrees_with_python(case):
+    assert read_count(case["text"]) == case["count"], case["why"]
+
+
+def test_parse_count_cases_hold_the_reported_misreadings():
+    """'7,5B' was read as 75e9 and '7e9B' as 7e18; both must now be refused, and 7.5B read."""
+    by_text = {c["text"]: c["count"] for c in CASES["parse_count"]}
+    assert by_text["7,5B"] is None and by_text["7e9B"] is None and by_text["7.5B"] == 7.5e9
+
 def test_gpu_memory_cases_cover_every_choice():
     inputs = [c["inputs"] for c in CASES["gpu_memory"]]
     assert {i["zero_stage"] for i in inputs if i["n_gpus"] > 1} == {0, 1, 2, 3}
     assert {i["optimizer"] for i in inputs} == {"sgd", "sgd_momentum", "adamw"}
     assert {i["precision"] for i in inputs} == {"fp32", "mixed"}
-    assert {i["activations"] for i in inputs} == {"none", "gpt_flash", "gpt_math", "korthikanti"}
+    assert {i["activations"] for i in inputs} == {"none", "gpt_flash", "gpt_math", "korthikanti", "korthikanti_full"}
     exact = [c for c in CASES["gpu_memory"] if c["expected"]["total"] == c["inputs"]["gpu_bytes"]]
     assert exact and all(c["expected"]["fits"] for c in exact), "a case that just fits"
     assert any(not c["expected"]["fits"] and c["expected"]["total"] - c["inputs"]["gpu_bytes"] <= 132

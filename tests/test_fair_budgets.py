@@ -122,7 +122,7 @@ def test_the_course_answer_is_timed_with_the_recording_the_students_answer_had()
     timed = grading.reference_seconds(ready, worker, index)
     assert set(timed) == {i for i, step in enumerate(ready.plan[:index + 1]) if step[0] == "code"} | {index}
     calls = [header for header in worker.requests if header["op"] == "call"]
-    assert [(c["function"], c["record"]) for c in calls] == [("softmax", True)]
+    assert [(c["function"], bool(c["watch"])) for c in calls] == [("softmax", True)]
 
 
 def test_reports_name_the_failed_check_its_time_and_the_limits():

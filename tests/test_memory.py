@@ -219,3 +219,21 @@ def test_gpu_bench_row_on_cpu():
     assert bf16["measured_states_bytes"] == bf16["predicted_states_bytes"]  # autocast keeps fp32 weights
     assert bf16["predicted_activation_bytes"] is None and fp32["peak_above_held_bytes"] is None
     assert "fp32" in table([fp32, bf16])
+
+
+def test_profiled_peak_of_a_known_allocation_sequence():
+    """4,000 + 8,000 bytes held together, then 8,000 + 2,000: the peak is 12,000 bytes."""
+    def run():
+        a = torch.empty(1000, dtype=torch.float32)
+        b = torch.empty(2000, dtype=torch.float32)
+        del a
+        c = torch.empty(1000, dtype=torch.int16)
+        del b, c
+
+    assert M.profiled_peak_bytes(run) == 12_000
+
+
+def test_profiled_peak_excludes_what_was_held_before():
+    held_before = torch.empty(10**6)
+    assert M.profiled_peak_bytes(lambda: torch.empty(256, dtype=torch.float64)) == 8 * 256
+    assert held_before.numel() == 10**6

@@ -296,3 +296,33 @@ def test_reduced_scaling_run_trains_and_counts():
         assert row["n_tokens"] == 30 * 8 * 32
         assert row["val_loss"] < math.log(tokenizer.vocab_size), "30 steps must beat a uniform guess"
     assert rows[1]["non_embedding_params"] > rows[0]["non_embedding_params"]
+
+
+def test_exercise_model_answer_states_numbers_computed_from_the_proposals():
+    """Part 7's model answer (graded by hand) types its numbers; each is recomputed here from the two
+    proposals, 6ND, 20 tokens per parameter and Hoffmann et al.'s published fit (eq. 10)."""
+    import re
+    from pathlib import Path
+
+    import nbformat
+
+    notebook = nbformat.read(Path(__file__).parents[1] / "chapters/03-scale/exercise.ipynb", as_version=4)
+    answer = next(cell.source for cell in notebook.cells
+                  if cell.metadata.get("nbgrader", {}).get("grade_id") == "written_which_model")
+    answer = re.sub(r"\s+", " ", answer)
+    flops_a, flops_b = 6 * 7e9 * 24e9, 6 * 1.3e9 * 128e9
+    n_opt = math.sqrt(1e21 / (6 * 20))
+
+    def loss(n_params, n_tokens):
+        return 1.69 + 406.4 / n_params**0.34 + 410.7 / n_tokens**0.28
+
+    stated = [
+        f"{flops_a / 1e21:.3f}\\cdot10^{{21}}", f"{abs(flops_a / 1e21 - 1) * 100:.1f} % over",
+        f"{flops_b / 1e20:.3f}\\cdot10^{{20}}", f"{abs(flops_b / 1e21 - 1) * 100:.1f} % under",
+        f"{n_opt / 1e9:.1f}B parameters on {20 * n_opt / 1e9:.0f}B tokens",
+        f"only {24e9 / 7e9:.1f} tokens per parameter", f"about {128e9 / 1.3e9:.0f}",
+        f"{loss(1.3e9, 128e9):.2f} against {loss(7e9, 24e9):.2f}",
+        f"about {['zero', 'one', 'two', 'three', 'four', 'five', 'six'][round(7e9 / 1.3e9)]} times cheaper",
+    ]
+    missing = [text for text in stated if text not in answer]
+    assert not missing, f"the model answer should state {missing}"

@@ -1,5 +1,5 @@
 // The GPU-memory calculator's form: read the inputs, compute with gpu-memory.mjs, draw the result.
-import {ACTIVATION_FORMULAS, GPUS, OPTIMIZERS, PRECISIONS, bytesPerGpu, fits, parseCount} from "./gpu-memory.mjs";
+import {ACTIVATION_FORMULAS, COUNT_HELP, GPUS, OPTIMIZERS, PRECISIONS, bytesPerGpu, fits, parseCount} from "./gpu-memory.mjs";
 import {addStyle, bytesText} from "./ui.mjs";
 
 const PARTS = [["weights", "Weights", "#1f77b4"], ["gradients", "Gradients", "#ff7f0e"],
@@ -24,7 +24,7 @@ function readInputs() {
 }
 
 function problem(inputs) {
-  if (!(inputs.nParams >= 0)) return "Type the number of parameters, for example 7e9 or 7B.";
+  if (!(inputs.nParams >= 0)) return COUNT_HELP;
   if (!(inputs.nGpus >= 1)) return "The number of GPUs must be at least 1.";
   const shape = Object.values(inputs.shape);
   if (inputs.formula !== "none" && !shape.every((v) => v >= 1)) return "Every size of the model shape must be at least 1.";
@@ -90,7 +90,8 @@ fillSelect($("gm-activations"), ACTIVATION_FORMULAS);
 fillSelect($("gm-gpu"), {...Object.fromEntries(Object.entries(GPUS).map(([k, v]) => [k, v.label])), custom: "Other size"});
 $("gm-precision").value = "mixed";
 $("gm-optimizer").value = "adamw";
-$("gm-gpu").value = "line_80gb";
+$("gm-gpu").value = "card_80gib";
+$("gm-activations").value = "korthikanti";  // 16-bit activations beside the default mixed precision
 $("gm-form").addEventListener("input", update);
 $("gm-form").addEventListener("change", update);
 update();

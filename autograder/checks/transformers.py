@@ -14,7 +14,7 @@ from autograder.checks import Case, Check, ExactDtypeCheck, register
 # with its ``_safe_softmax``, the multi-head fast path), by ATen name and by Python name.
 ATTENTION_OPS = (
     "torch.nn.functional.scaled_dot_product_attention", "torch.nn.functional.multi_head_attention_forward",
-    "aten.scaled_dot_product_attention", "aten::_fused_sdp_choice", "aten::_safe_softmax",
+    "aten::scaled_dot_product_attention", "aten::_fused_sdp_choice", "aten::_safe_softmax",
     "aten::_scaled_dot_product_attention_math", "aten::_scaled_dot_product_flash_attention_for_cpu",
     "aten::_scaled_dot_product_flash_attention", "aten::_scaled_dot_product_efficient_attention",
     "aten::_scaled_dot_product_cudnn_attention", "aten::_scaled_dot_product_fused_attention_overrideable",

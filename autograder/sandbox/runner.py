@@ -38,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 
 try:
     import resource  # POSIX only: on Windows the portable check runs with its deadlines alone
@@ -49,7 +50,6 @@ import numpy  # noqa: E402,F401  (warm import, shared by every child)
 import torch  # noqa: E402
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 from torch.overrides import TorchFunctionMode, resolve_name  # noqa: E402
-from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 import wire  # noqa: E402
 
@@ -60,8 +60,8 @@ PROTECTED_PACKAGES = ("solutions", "autograder")
 ESCAPE_EVENTS = frozenset({"os.fork", "os.forkpty", "os.posix_spawn", "os.exec", "os.system", "os.spawn",
                            "subprocess.Popen", "sys.setprofile", "sys.settrace", "ctypes.dlopen", "ctypes.dlsym"})
 PROBE = torch.ops.aten.alias.default  # the operator the recording's probes run
+WARM_PLAN = {"operators": [], "functions": [], "methods": True, "optimizers": True, "dtypes": True}
 HANDLER_CODE = torch.overrides.handle_torch_function.__code__  # taken before any submitted code runs
-OPTIMIZER_FILE = sys.modules[torch.optim.Optimizer.__module__].__file__  # where torch wraps every step
 
 
 def die_with_parent():
@@ -103,8 +103,11 @@ def main(alone=False):
     die_with_parent()
     for fd in (0, 1, 2):
         os.dup2(os.open(os.devnull, os.O_RDWR), fd)
-    with Recording():  # the first recorded operator imports torch._dynamo and builds torch's table
-        torch.zeros(1).add(1)  # of API names (seconds): once, here, before the children fork
+    with Recording(WARM_PLAN):  # the first use of the mode and of an optimizer import torch._dynamo and
+        torch.zeros(1).add(1)  # build torch's table of API names (seconds): once, here, before the
+        parameter = torch.nn.Parameter(torch.zeros(1))  # children fork (and cannot write its caches)
+        parameter.grad = torch.zeros(1)
+        torch.optim.AdamW([parameter]).step()
     send({"op": "ready", "pid": os.getpid(), "root": _is_root()})
     while True:
         try:
@@ -216,7 +219,7 @@ def serve_submission(job, workdir):
             reply = run_cell(shell, header["source"]) | {"op": "cell_done", "index": header["index"]}
         elif op == "call":
             results, recording, out_arrays = call(shell, header["function"], header["cases"], arrays,
-                                                  header.get("record", True))
+                                                  header.get("watch"))
             reply = {"op": "call_done", "results": results, "recording": recording}
         else:
             return
@@ -277,15 +280,16 @@ def _failing_line(error):
     return where + "".join(f"\n  where {v}" for v in values)
 
 
-def call(shell, name, cases, arrays, record=True):
+def call(shell, name, cases, arrays, plan=None):
     """Call the submission's function ``name`` on each encoded case, each call inside a
-    :class:`Recording` when ``record`` (the part forbids operators; otherwise nothing is watched and
-    the calls run at full speed); return the encoded outcomes, the recording's report and the arrays."""
-    recording = Recording() if record else contextlib.nullcontext()
+    :class:`Recording` of what ``plan`` watches (the part forbids operators; without a plan nothing
+    is watched and the calls run at full speed); return the encoded outcomes, the recording's report
+    and the arrays."""
+    recording = Recording(plan) if plan else contextlib.nullcontext()
     function = shell.user_ns.get(name)
     if not callable(function):
         message = f"the notebook defines no function named {name!r}"
-        return [{"ok": False, "error": message} for _ in cases], recording.report() if record else None, []
+        return [{"ok": False, "error": message} for _ in cases], recording.report() if plan else None, []
     results, out_arrays = [], []
     for case in cases:
         try:
@@ -296,38 +300,57 @@ def call(shell, name, cases, arrays, record=True):
             results.append({"ok": True, "value": wire.encode(value, out_arrays, torch)})
         except BaseException as error:  # a submission's exception of any kind is its own failure
             results.append({"ok": False, "error": _describe_error(error)})
-    return results, recording.report() if record else None, out_arrays
+    return results, recording.report() if plan else None, out_arrays
 
 
 class Recording:
-    """The operators that the student's function runs, seen at two levels no Python alias avoids.
+    """What the student's function runs that its part forbids, watched where no Python alias avoids
+    it, and only that: the watches cost a correct answer nothing on the operators it does run.
 
-    A ``TorchDispatchMode`` sees every ATen operator that reaches torch's dispatcher
-    (``aten::_softmax``, however the answer named it: ``getattr``, ``vars``, a method, an alias);
-    a ``TorchFunctionMode`` sees torch's Python API by its public name
-    (``torch.nn.functional.scaled_dot_product_attention``, which ATen only sees decomposed). An
-    optimizer's ``step`` is recorded by the classes of the optimizer (``torch.optim.adamw.AdamW``),
-    which :func:`_stepping_optimizer` finds when torch announces the step to the dispatcher, and
-    the dtype of every tensor an operator returns as ``dtype torch.bfloat16``.
+    ``plan`` (the grader's ``integrity.watch_plan``) lists what to watch:
 
-    Each recorded call is bracketed by two *probes*, one :data:`PROBE` operator run before and
-    one after the student's function, which both modes count instead of recording. An answer
-    that pops a mode or replaces this machinery loses probes, and the grader, which expects two
-    per call and per mode, flags it. The audit hook notes :data:`ESCAPE_EVENTS` during a call, and
-    :func:`watch_threads` a thread started then (the modes belong to the calling thread).
+    - ``operators``: ATen operators (``aten::_softmax``), watched by their kernels. Each kernel of
+      the operator, for every CPU backend and every overload, is replaced by one that notes the call
+      and runs the original (:func:`watch_operators`). Every route reaches a kernel: ``getattr``,
+      a method, ``torch.ops``, ``vmap``, autograd, and torch's dispatch switches too, which skip
+      Python modes but never the kernel that computes.
+    - ``functions``: torch's Python functions by their public name
+      (``torch.nn.functional.multi_head_attention_forward``), replaced in every module that holds
+      them by a wrapper that notes the call (:func:`watch_functions`).
+    - ``methods``: ``torch.Tensor`` methods, which no module holds, seen by a ``TorchFunctionMode``.
+    - ``dtypes``: the dtypes (``dtype torch.bfloat16``) of the tensors that any call of torch's API
+      takes or returns, seen by the same mode: a tensor of a new dtype is returned by the call that
+      made it, a conversion, a view or a factory (``x.to(torch.bfloat16)``, ``x.view(torch.int16)``,
+      ``torch.empty(n, dtype=...)``), or an operator under ``autocast``; one that torch makes
+      unseen (``torch.from_numpy``, ``torch.frombuffer``) is seen by the first call it is given to.
+    - ``optimizers``: an optimizer's ``step``, recorded by the classes of the optimizer
+      (``torch.optim.adamw.AdamW``) through torch's global step hook (:func:`watch_optimizers`).
+
+    Each recorded call is bracketed by two *probes*, one :data:`PROBE` operator run before and one
+    after the student's function, which every watch in use counts instead of recording
+    (``kernel``, and ``function`` for the mode). An answer that pops a mode or
+    removes a kernel loses probes, and the grader, which expects two per call for each watch,
+    flags it. The audit hook notes :data:`ESCAPE_EVENTS` during a call, and :func:`watch_threads`
+    a thread started then (the modes belong to the calling thread; the kernels see every thread).
     """
 
-    active = None  # the recording of the call in progress, for the audit hook
+    active = None  # the recording of the call in progress, for the watches and the audit hook
 
-    def __init__(self):
+    def __init__(self, plan):
+        watch_operators([*plan["operators"], PROBE_OPERATOR])
+        watch_functions(plan["functions"])
+        if plan["optimizers"]:
+            watch_optimizers()
+        self.mode_types = [_FunctionRecorder] if plan["methods"] or plan["dtypes"] else []
+        self.watches_methods, self.watches_dtypes = plan["methods"], plan["dtypes"]
         self.operators, self.dtypes, self.escapes = set(), set(), set()
-        self.probes = {"dispatch": 0, "function": 0}
+        self.probes = {"kernel": 0} | {mode.probe: 0 for mode in self.mode_types}
         self.calls = 0
         self.marker = torch.empty(0)
 
     def __enter__(self):
         self.depths = (torch._C._len_torch_function_stack(), torch._C._len_torch_dispatch_stack())
-        self.modes = (_FunctionRecorder(self), _DispatchRecorder(self))
+        self.modes = [mode(self) for mode in self.mode_types]
         for mode in self.modes:
             mode.__enter__()
         Recording.active = self
@@ -364,28 +387,115 @@ class Recording:
             recording.escapes.add(event)
 
 
-class _DispatchRecorder(TorchDispatchMode):
-    def __init__(self, recording):
-        super().__init__()
-        self.recording = recording
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if func is PROBE and self.recording.is_probe(args):
-            self.recording.probes["dispatch"] += 1
-        else:
-            name = _cached(OPERATOR_NAMES, func, lambda: func._schema.name)
-            self.recording.operators.add(name)
-            if name == "profiler::_record_function_enter_new":
-                self.recording.operators.update(_stepping_optimizer())
-        result = func(*args, **(kwargs or {}))
-        for output in result if isinstance(result, (tuple, list)) else (result,):
-            if isinstance(output, torch.Tensor):
-                self.recording.dtypes.add(output.dtype)
-        return result
+# the CPU dispatch keys whose kernels compute (Meta computes shapes, which can be an answer too):
+# an operator is watched at each one it has a kernel for
+WATCHED_KEYS = ("CPU", "SparseCPU", "SparseCsrCPU", "QuantizedCPU", "NestedTensorCPU", "MkldnnCPU", "Meta")
+PROBE_OPERATOR = "aten::alias"  # the operator the recording's probes run
+KERNEL_LIBRARIES = {}  # namespace -> the torch.library.Library that holds this process's watches
+WATCHED_OPERATORS, WATCHED_FUNCTIONS = set(), set()
+DISPATCHED = frozenset(torch._C._dispatch_get_all_op_names())  # every operator overload with kernels
 
 
-# names looked up once per function or operator overload: the lookups cost more than the operators
-OPERATOR_NAMES, FUNCTION_NAMES = {}, {}
+def watch_operators(names):
+    """Replace every CPU kernel of the operators ``names`` by one that notes the call in the active
+    recording and runs the original kernel. A name is an operator (``"aten::_softmax"``: all its
+    overloads) or one overload (``"aten::sum.dim_IntList"``); either is noted by the operator's name.
+    An overload implemented by decomposition (``CompositeImplicitAutograd``) is watched where it
+    decomposes, at the CPU's autograd key and, below autograd, the CPU key (on other backends the
+    operators it decomposes into are watched, and forbidden, where they compute). A kernel torch
+    does not hand out (MkldnnCPU's) is noted and refused instead. Names this torch build lacks are
+    skipped."""
+    for name in set(names) - WATCHED_OPERATORS:
+        WATCHED_OPERATORS.add(name)
+        operator, _, overload = name.partition(".")
+        namespace, _, op = operator.partition("::")
+        packet = getattr(getattr(torch.ops, namespace), op, None)
+        if packet is None:
+            continue
+        library = KERNEL_LIBRARIES.get(namespace)
+        if getattr(library, "m", None) is None:  # none yet, or the answer destroyed it: its watches are
+            library = KERNEL_LIBRARIES[namespace] = torch.library.Library(namespace, "IMPL")  # gone, the probes say so
+        for qualified in [name] if overload else [operator if o == "default" else f"{operator}.{o}"
+                                                  for o in packet.overloads()]:
+            if qualified in DISPATCHED:  # not an overload TorchScript alone knows (``aten::sum.int``)
+                decomposes = torch._C._dispatch_has_kernel_for_dispatch_key(qualified, "CompositeImplicitAutograd")
+                _watch_kernels(library, qualified, ("AutogradCPU", "CPU") if decomposes else WATCHED_KEYS)
+
+
+def _watch_kernels(library, qualified, keys):
+    """Register in ``library`` a noting kernel of the overload ``qualified`` at each of ``keys`` it has."""
+    for key in keys:
+        if torch._C._dispatch_has_computed_kernel_for_dispatch_key(qualified, key):
+            original = torch.library.get_kernel(qualified, key) if key in torch._C.DispatchKey.__members__ else None
+            kernel = _noting_kernel(qualified.partition(".")[0], original, _tensor_positions(qualified))
+            with warnings.catch_warnings():  # "overriding a previously registered kernel": on purpose
+                warnings.simplefilter("ignore")
+                library.impl(qualified.partition("::")[2], kernel, key, with_keyset=True)
+
+
+def _tensor_positions(qualified):
+    """The positions of the arguments of the operator overload ``qualified`` that are tensors."""
+    schema = torch._C._get_schema(*qualified.partition(".")[::2])
+    return tuple(i for i, argument in enumerate(schema.arguments)
+                 if not argument.kwarg_only and str(argument.type) == "Tensor")
+
+
+# a Python number that torch wrapped as a tensor reaches a Python kernel as the number; the original
+# kernel needs a tensor again (the wrapping only mattered to type promotion, done by then)
+WRAPPED_DTYPES = {bool: torch.bool, int: torch.int64, float: torch.float64, complex: torch.complex128}
+
+
+def _noting_kernel(name, original, tensor_positions):
+    def kernel(keyset, *args, **kwargs):
+        if any(not isinstance(args[i], torch.Tensor) for i in tensor_positions if i < len(args)):
+            args = tuple(torch.scalar_tensor(a, dtype=WRAPPED_DTYPES[type(a)]) if i in tensor_positions
+                         and type(a) in WRAPPED_DTYPES else a for i, a in enumerate(args))
+        recording = Recording.active
+        if recording is not None:
+            if name == PROBE_OPERATOR and recording.is_probe(args):
+                recording.probes["kernel"] += 1
+            else:
+                recording.operators.add(name)
+        if original is None:  # a layout whose kernels torch does not hand out (MkldnnCPU): the grader's
+            raise RuntimeError(f"{name} on this tensor layout is not available in the grader")  # answers never need one
+        return original.call_boxed(keyset, *args, **kwargs)
+    return kernel
+
+
+def _dtypes(values):
+    """The dtypes of the tensors among ``values``, one level into tuples and lists."""
+    found = set()
+    for value in values:
+        for item in value if isinstance(value, (tuple, list)) else (value,):
+            if isinstance(item, torch.Tensor):
+                found.add(item.dtype)
+    return found
+
+
+def watch_functions(names):
+    """Replace each of torch's Python functions ``names`` (``"torch.nn.functional.name"``), in every
+    module that holds it, by a wrapper that notes the call in the active recording."""
+    for name in set(names) - WATCHED_FUNCTIONS:
+        WATCHED_FUNCTIONS.add(name)
+        module_name, _, attribute = name.rpartition(".")
+        function = getattr(sys.modules.get(module_name), attribute, None)
+        if function is None:
+            continue
+        noting = _noting_function(name, function)
+        for module in list(sys.modules.values()):
+            if getattr(module, "__dict__", {}).get(attribute) is function:
+                setattr(module, attribute, noting)
+
+
+def _noting_function(name, function):
+    def noting(*args, **kwargs):
+        if Recording.active is not None:
+            Recording.active.operators.add(name)
+        return function(*args, **kwargs)
+    return noting
+
+
+FUNCTION_NAMES = {}  # names looked up once per function: the lookups cost more than the operators
 
 
 def _cached(names, func, look_up):
@@ -398,15 +508,20 @@ def _cached(names, func, look_up):
         return look_up()
 
 
-def _stepping_optimizer():
-    """The classes (module and name) of the optimizer whose ``step`` is starting, if one is: torch
-    wraps every optimizer's ``step`` in a ``record_function``, and the wrapper holds it as ``self``."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code.co_filename == OPTIMIZER_FILE and frame.f_code.co_name == "wrapper":
-            return [f"{cls.__module__}.{cls.__qualname__}" for cls in type(frame.f_locals.get("self")).__mro__]
-        frame = frame.f_back
-    return []
+def watch_optimizers():
+    """Note the classes (module and name) of every optimizer whose ``step`` runs during a recorded
+    call, through torch's global hook, which every optimizer's ``step`` calls first."""
+    global OPTIMIZER_HOOK
+    if OPTIMIZER_HOOK is None:
+        OPTIMIZER_HOOK = sys.modules["torch.optim.optimizer"].register_optimizer_step_pre_hook(_note_optimizer)
+
+
+def _note_optimizer(optimizer, args, kwargs):
+    if Recording.active is not None:
+        Recording.active.operators.update(f"{cls.__module__}.{cls.__qualname__}" for cls in type(optimizer).__mro__)
+
+
+OPTIMIZER_HOOK = None
 
 
 # the ways Python code can turn torch's dispatch to the recording's modes off around an operator:
@@ -512,17 +627,23 @@ def _noting_threads(start):
 
 
 class _FunctionRecorder(TorchFunctionMode):
+    probe = "function"
+
     def __init__(self, recording):
         super().__init__()
         self.recording = recording
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        if func is PROBE and self.recording.is_probe(args):
-            self.recording.probes["function"] += 1
-        else:
-            self.recording.operators.add(_cached(FUNCTION_NAMES, func, lambda: resolve_name(func) or getattr(
+        recording = self.recording
+        if func is PROBE and recording.is_probe(args):
+            recording.probes["function"] += 1
+        elif recording.watches_methods:
+            recording.operators.add(_cached(FUNCTION_NAMES, func, lambda: resolve_name(func) or getattr(
                 func, "__qualname__", type(func).__name__)))
-        return func(*args, **(kwargs or {}))
+        result = func(*args, **(kwargs or {}))
+        if recording.watches_dtypes:  # a tensor of a new dtype is returned by the call that made it, or
+            recording.dtypes.update(_dtypes((*args, result)))  # given to the first that sees it (from numpy)
+        return result
 
 
 def _describe_error(error):

@@ -4,7 +4,8 @@ correct answers that must keep every point.
 Each disguise replaces one answer cell of an otherwise right submission (the source exercise's
 answers) with a function that calls the built-in the part asks the student to write: through
 ``getattr`` on a name assembled from pieces, ``vars`` of a module, an alias made at run time, or a
-method looked up by ``getattr``, or with torch's dispatch switched off around the call (a guard
+method looked up by ``getattr``, a tensor layout whose kernels torch does not hand out (MkldnnCPU),
+the watches' kernels removed, or with torch's dispatch switched off around the call (a guard
 reached by a built name or a search of the subclasses, a dispatch key excluded, the
 recording's modes popped off their stacks and pushed back). None of them names the built-in in its source, so the static scan
 cannot see them (``tests/test_runtime_integrity.py`` checks that too); only the recording of what
@@ -38,6 +39,10 @@ SOFTMAX = ("01-transformers", "softmax", ("test_softmax",))
 # one mistake costs one part: parts whose answers call the disguised one are judged with the
 # reference's answer in its place (grading.run), so only the disguised part earns nothing
 TOP_K = ("02-in-context-learning", "top_k_filter", ("test_top_k_filter",))
+# an answer that removes the watches' kernels (in the visible tests, before any hidden check) leaves
+# every later recorded part without them: each such part is flagged and earns nothing
+WATCHES_GONE = ("test_softmax", "test_scaled_dot_product_attention", "test_multi_head_self_attention",
+                "test_transformer_block")
 ADAMW = ("04-gpu-memory", "adamw_step", ("test_adamw_step",))
 ADAMW_BY_TORCH = """import torch
 
@@ -88,6 +93,19 @@ SOFTMAX_CALLED = ("01-transformers", "softmax", ("test_softmax",))
 ATTENTION = ("01-transformers", "scaled_dot_product_attention", ("test_scaled_dot_product_attention",))
 
 DISGUISES = {
+    "softmax_mkldnn": Disguise(*SOFTMAX, (
+        "import torch\n\n"
+        "def softmax(x, dim=-1):\n"
+        "    dense = x.float().contiguous()\n"
+        "    return getattr(dense.to_mkldnn(), 'soft' + 'max')(dim).to_dense().to(x.dtype)\n"), "aten::_softmax"),
+    "softmax_library_destroyed": Disguise(*SOFTMAX[:2], WATCHES_GONE, (
+        "import gc\n"
+        "import torch\n\n"
+        "def softmax(x, dim=-1):\n"
+        "    for found in gc.get_objects():\n"
+        "        if type(found).__name__ == 'Library':\n"
+        "            found._destroy()\n"
+        "    return getattr(torch, 'soft' + 'max')(x, dim)\n"), "removed or disabled"),
     "softmax_getattr": Disguise(*SOFTMAX, (
         "def softmax(x, dim=-1):\n"
         "    return getattr(__import__('torch'), 'soft' + 'max')(x, dim)\n"), "aten::_softmax"),
@@ -208,6 +226,13 @@ DISGUISES = {
         "    names = {'fp16': 'float' + '16', 'bf16': 'bfloat' + '16', 'fp8_e4m3': 'float8_e4m3' + 'fn',\n"
         "             'fp8_e5m2': 'float8_e5' + 'm2'}\n"
         "    return getattr(x, 'to')(getattr(torch, names[fmt])).to(x.dtype)\n"), "dtype torch."),
+    "round_numpy_half": Disguise(*ROUND, (
+        "import numpy\n"
+        "import torch\n\n"
+        "def round_to_format(x, fmt):\n"
+        "    half = getattr(numpy, 'float' + '16')\n"
+        "    rounded = torch.from_numpy(x.detach().double().numpy().astype(half))\n"
+        "    return rounded.to(x.dtype)\n"), "dtype torch.float16"),
     "fake_quantize_getattr": Disguise(*FAKE_QUANTIZE, (
         "import torch\n\n"
         "def fake_quantize(x, scale, zero_point, qmin, qmax):\n"

@@ -20,6 +20,8 @@ def main(argv=None):
     check.add_argument("--part", help="report only this part: its function (softmax) or grade id (test_softmax)")
     check.add_argument("--assignment", help="the exercise, e.g. 01-transformers (default: the notebook's folder, "
                        "else the exercise whose cells it has)")
+    check.add_argument("--no-sandbox", action="store_true", help="run without the grader's sandbox, as on macOS "
+                       "and Windows, where it cannot run (the same verdicts; on Linux, to test that path)")
 
     grade = commands.add_parser("grade", help="autograde SUBMISSIONS_DIR/<student>/<assignment>/*.ipynb")
     grade.add_argument("submissions", type=Path)
@@ -128,7 +130,7 @@ def _release(args):
 def _check(args):
     from autograder import check
 
-    return check.main(args.notebook, part=args.part, assignment=args.assignment)
+    return check.main(args.notebook, part=args.part, assignment=args.assignment, sandbox=not args.no_sandbox)
 
 
 def _grade(args):

@@ -3,11 +3,13 @@
 ``python -m autograder check NOTEBOOK`` grades one notebook exactly as ``grade`` does: the same
 plan, integrity scan, hidden checks, tolerances and limits (:func:`grading.prepare`, then
 :func:`grading.run_with_retry`), with inputs seeded the same way from a key made for this run
-instead of the gradebook's. It runs in the sandbox where bubblewrap works, and otherwise without
-it, saying so: it is the student's own code on their own machine. It writes nothing to any
-gradebook. :func:`report` prints one line per part and why a part failed (the feedback page's
-text; one line, "not started", for a part whose answer is still the release's placeholder), and
-the exit status is 0 when every autograded part passed, 1 otherwise.
+instead of the gradebook's. It runs in the sandbox where bubblewrap works, and otherwise (macOS,
+Windows, Linux without bubblewrap, or ``--no-sandbox``) without it, in a fresh Python process
+started the same way on every system (:class:`portable.PortableWorker`), saying so in its report:
+it is the student's own code on their own machine. It writes nothing to any gradebook.
+:func:`report` prints one line per part and why a part failed (the feedback page's text; one line,
+"not started", for a part whose answer is still the release's placeholder), and the exit status is
+0 when every autograded part passed, 1 otherwise.
 
 :func:`check_part` runs one part's hidden checks inside the student's running kernel.
 """
@@ -22,7 +24,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from autograder import course, worker
+from autograder import course, portable, worker
 from autograder.spec import grade_id, load_spec
 
 # The modules that import torch (grading, checks, the wire format's decoding) are imported where
@@ -30,6 +32,7 @@ from autograder.spec import grade_id, load_spec
 
 STUDENT = "you"
 WIDTH = 100  # the report's lines wrap at words to this many characters
+UNSANDBOXED = "This check ran without a sandbox: a self-check of your own notebook, not the grader's run."
 
 
 class CheckError(Exception):
@@ -241,14 +244,12 @@ def relevant_lines(error):
     return [line for line in lines if not line.startswith("  where ") or line[8:].split(" = ", 1)[0] in read]
 
 
-def main(path, part=None, assignment=None):
-    """``python -m autograder check``: check notebook ``path``, print the report; return the exit status."""
+def main(path, part=None, assignment=None, sandbox=True):
+    """``python -m autograder check``: check notebook ``path``, print the report; return the exit status.
+
+    Without ``sandbox``, or where the sandbox cannot run, the notebook runs without it (see the module's
+    docstring)."""
     path = Path(path)
-    if not sys.platform.startswith("linux"):
-        print(f"check runs your notebook the way the grader does, which needs Linux (this is {sys.platform}); "
-              "in the notebook, `from autograder import check_part; check_part(\"<function>\")` runs a "
-              "part's hidden checks on any system.", file=sys.stderr)
-        return 2
     try:
         if not path.is_file():
             raise CheckError(f"{path} is not a file: give the path of your saved exercise notebook")
@@ -266,14 +267,16 @@ def main(path, part=None, assignment=None):
         print(f"error: {error}", file=sys.stderr)
         return 2
     try:
+        if not sandbox:
+            raise worker.SandboxUnavailable("you asked for that with --no-sandbox")
         worker.check_sandbox()
-        where, sandbox = "in the grader's sandbox", True
+        where, runner = "in the grader's sandbox", worker.Worker(0, worker.Limits(), True)  # grade's default limits
     except worker.SandboxUnavailable as error:
-        where, sandbox = "WITHOUT the grader's sandbox", False
-        print(f"note: the sandbox cannot run here ({error}), so your notebook runs without it, with the "
-              "grader's time and memory limits: fine for your own code on your own machine.")
+        where, runner = "WITHOUT the grader's sandbox", portable.PortableWorker(0, worker.Limits())
+        print(wrap(f"note: the sandbox does not run ({error}), so your notebook runs without it, in a fresh Python "
+                   "process, with the grader's time limits (and its memory and output limits where this system has "
+                   "them): fine for your own code on your own machine."))
     print(f"Checking {path} ({spec.assignment}) {where}, as the grader would; nothing is recorded.", flush=True)
-    runner = worker.Worker(0, worker.Limits(), sandbox)  # grade's default limits
     try:
         runner.launch()  # from this thread, which outlives the check: the runner dies with its launcher
         import autograder.grading  # noqa: F401  (torch loads here while the runner loads it too)
@@ -283,6 +286,8 @@ def main(path, part=None, assignment=None):
         runner.close()
     text, passed = report(spec, result, only)
     print(text)
+    if not runner.sandbox:
+        print(UNSANDBOXED)
     print(f"Checked in {result['seconds']:.1f} s. "
           + ("Every autograded part passed." if passed else "Not every autograded part passed (exit status 1)."))
     return 0 if passed else 1

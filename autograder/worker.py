@@ -8,6 +8,9 @@ runs under the worker's own unprivileged user id, so the process-count limit app
 
 Every request has a deadline; a runner that misses it, crashes or sends garbage is killed
 with everything it started, and the worker starts a fresh one for the next submission.
+
+``check`` without a sandbox (macOS, Windows, Linux without bubblewrap) uses the portable
+worker of ``autograder/portable.py``, which starts and reads its runner without Linux or POSIX.
 """
 
 import os
@@ -27,6 +30,11 @@ from autograder.sandbox import wire
 RUNNER_DIR = Path(__file__).resolve().parent / "sandbox"
 SANDBOX_RUNNER_DIR = "/opt/autograder-sandbox"
 FIRST_UID = 61000  # each worker's submissions run as FIRST_UID + worker index (when root)
+# what the runner's environment holds: nothing of the grader's own
+RUNNER_ENVIRONMENT = {"PATH": os.defpath, "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg",
+                      "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"}
+RUNNER_EXITED = "the sandbox process exited"  # a Failure's reason when the runner's output ends
+RUNNER_GONE = "the submission's process died"  # and when it no longer reads its input
 
 
 @dataclass(frozen=True)
@@ -129,6 +137,9 @@ class Worker:
         self.index = index
         self.limits = limits
         self.sandbox = sandbox
+        # without a sandbox's PID namespace to end what a submission leaves behind, the forking
+        # runner starts each submission in a session of its own, which the worker kills after it
+        self.own_sessions = not sandbox
         self.process = None
         self.child_session = None
         self._buffer = b""
@@ -159,20 +170,22 @@ class Worker:
         The runner dies with the thread that launched it (the sandbox asks the kernel to kill it
         when its parent goes), so launch it from a thread that outlives the grading.
         """
+        with self._lock:  # never start a runner after close(): nothing would kill it
+            if self._closed:
+                raise Failure("the grading was stopped")
+            self.process = self._spawn()
+        self._launcher = threading.current_thread()
+        self._buffer = b""
+        self._ready = False
+
+    def _spawn(self):
+        """Start the runner's process, in a session of its own, and return its ``Popen``."""
         if self.sandbox:
             command = sandbox_command(tmp_bytes=self.limits.tmp_bytes)
         else:
             command = [sys.executable, "-E", "-s", str(RUNNER_DIR / "runner.py")]
-        env = {"PATH": os.defpath, "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg",
-               "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"}
-        with self._lock:  # never start a runner after close(): nothing would kill it
-            if self._closed:
-                raise Failure("the grading was stopped")
-            self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                            stderr=subprocess.DEVNULL, env=env, start_new_session=True)
-        self._launcher = threading.current_thread()
-        self._buffer = b""
-        self._ready = False
+        return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                env=RUNNER_ENVIRONMENT, start_new_session=True)
 
     def _await_ready(self):
         header, _ = self._receive(time.monotonic() + 120)
@@ -215,7 +228,10 @@ class Worker:
         if process:
             if process.returncode is None:  # once reaped (start's poll), its id may be another process's
                 try:
-                    os.killpg(process.pid, signal.SIGKILL)
+                    if hasattr(os, "killpg"):  # its whole session (POSIX)
+                        os.killpg(process.pid, signal.SIGKILL)
+                    else:  # Windows: the process, which the portable check's worker starts
+                        process.kill()
                 except (ProcessLookupError, PermissionError):
                     pass
             process.wait()
@@ -226,7 +242,7 @@ class Worker:
             self.process.stdin.write(wire.pack(header, arrays))
             self.process.stdin.flush()
         except (BrokenPipeError, OSError):
-            raise Failure("the submission's process died") from None
+            raise Failure(RUNNER_GONE) from None
 
     def _read_exact(self, n, deadline):
         fd = self.process.stdout.fileno()
@@ -249,7 +265,7 @@ class Worker:
         except TimeoutError:
             raise Failure(late) from None
         except EOFError:
-            raise Failure("the sandbox process exited") from None
+            raise Failure(RUNNER_EXITED) from None
         except wire.ProtocolError as error:
             raise Failure(f"protocol violation: {error}") from None
 
@@ -269,7 +285,7 @@ class Worker:
         if reply.get("job") != self._job:
             raise Failure(f"protocol violation: a reply of job {reply.get('job')!r} during job {self._job}")
         if reply.get("op") == "ended":
-            raise Failure(_describe_exit(reply.get("exit_code")))
+            raise Failure(describe_exit(reply.get("exit_code")))
         if reply.get("op") == "error":
             raise Failure(str(reply.get("error")))
         return reply, reply_arrays
@@ -310,13 +326,13 @@ class Worker:
         try:
             self._notebook_deadline = time.monotonic() + min(seconds or self.limits.notebook_seconds,
                                                              self.limits.notebook_seconds)
-            self.child_session = None if self.sandbox else forked["pid"]
+            self.child_session = forked["pid"] if self.own_sessions else None
             drive(self)
             self._send({"op": "end", "job": self._job})
             ended, _ = self._receive(time.monotonic() + 30)
             if ended.get("op") != "ended" or ended.get("job") != self._job:
                 raise Failure(f"protocol violation: expected the end of job {self._job}, got {ended.get('op')!r}")
-            if not self.sandbox:
+            if self.own_sessions:
                 self._kill_session()
             return None
         except Failure as failure:
@@ -334,7 +350,7 @@ class Worker:
         self.child_session = None
 
 
-def _describe_exit(code):
+def describe_exit(code):
     """Why the submission's process ended, from its exit code (negative: killed by a signal)."""
     if isinstance(code, int) and code < 0:
         try:

@@ -19,6 +19,11 @@ IPython, says ``ready``, then serves jobs read from the grader on stdin:
 
 Everything the child sends is untrusted: the grader only compares returned values with its
 own references, and checks that the recording's probes came back as it expects.
+
+``runner.py --alone`` is the portable check's runner (``autograder/portable.py``, on macOS,
+Windows, or Linux without a sandbox): it serves its first job in its own process, without a fork,
+in the folder it was started in, and exits. The module imports on every system: what Linux or
+POSIX alone has (``prctl``, ``resource``, ``/proc``, sessions) is used only where it exists.
 """
 
 import _thread
@@ -27,7 +32,6 @@ import contextlib
 import ctypes
 import linecache
 import os
-import resource
 import shutil
 import signal
 import sys
@@ -35,6 +39,11 @@ import tempfile
 import threading
 import time
 import warnings
+
+try:
+    import resource  # POSIX only: on Windows the portable check runs with its deadlines alone
+except ImportError:
+    resource = None
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 import numpy  # noqa: E402,F401  (warm import, shared by every child)
@@ -56,12 +65,19 @@ HANDLER_CODE = torch.overrides.handle_torch_function.__code__  # taken before an
 
 
 def die_with_parent():
-    """Ask the kernel to kill this process when its parent dies, so nothing outlives the grader."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    """Ask the kernel to kill this process when its parent dies, so nothing outlives the grader
+    (Linux; elsewhere only the portable check runs this, and its worker kills it)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 PROTOCOL_IN = os.dup(0)
 PROTOCOL_OUT = os.dup(1)
+if sys.platform == "win32":  # the protocol's bytes cross the pipes untranslated (no \r\n for \n)
+    import msvcrt
+
+    msvcrt.setmode(PROTOCOL_IN, os.O_BINARY)
+    msvcrt.setmode(PROTOCOL_OUT, os.O_BINARY)
 
 
 def read_exact(n):
@@ -81,7 +97,9 @@ def send(header, arrays=()):
         data = data[os.write(PROTOCOL_OUT, data):]
 
 
-def main():
+def main(alone=False):
+    """Serve the grader's jobs until it closes stdin, each in a forked child; ``alone``, serve the
+    first job in this process and exit (:func:`serve_alone`)."""
     die_with_parent()
     for fd in (0, 1, 2):
         os.dup2(os.open(os.devnull, os.O_RDWR), fd)
@@ -90,7 +108,7 @@ def main():
         parameter = torch.nn.Parameter(torch.zeros(1))  # children fork (and cannot write its caches)
         parameter.grad = torch.zeros(1)
         torch.optim.AdamW([parameter]).step()
-    send({"op": "ready", "pid": os.getpid(), "root": os.geteuid() == 0})
+    send({"op": "ready", "pid": os.getpid(), "root": _is_root()})
     while True:
         try:
             header, _ = wire.unpack(read_exact)
@@ -99,11 +117,15 @@ def main():
         if header.get("op") != "start":
             send({"op": "error", "error": f"expected start, got {header.get('op')!r}"})
             continue
+        if alone:
+            serve_alone(header)
         workdir = tempfile.mkdtemp(prefix="submission-", dir=tempfile.gettempdir())
         os.chmod(workdir, 0o777)
         pid = os.fork()
         if pid == 0:
             try:
+                os.setsid()  # the submission's processes are one session, killed as one
+                die_with_parent()
                 serve_submission(header, workdir)
             except BaseException as error:  # report, never raise into the zygote's loop
                 send({"op": "error", "job": header.get("job"),
@@ -147,12 +169,31 @@ def kill_leftovers():
     return len(killed)
 
 
+def serve_alone(job):
+    """Serve ``job`` in this process, in its working directory, then exit: the portable check's
+    runner (no fork; the worker starts a fresh one for each submission, in a folder of its own,
+    and removes it). It answers ``start`` and ``end`` as the forking runner does; when the
+    submission crashes or exits, the worker reads how from this process's exit status."""
+    submission = os.getpid()
+    send({"op": "forked", "job": job.get("job"), "pid": submission})
+    started = time.monotonic()
+    try:
+        serve_submission(job, os.getcwd())
+        if os.getpid() == submission:  # a process the submission forked ends here, unheard
+            send({"op": "ended", "job": job.get("job"), "exit_code": 0,
+                  "seconds": round(time.monotonic() - started, 3), "leftover_processes": 0})
+    except BaseException as error:  # report, as the forked child does
+        send({"op": "error", "job": job.get("job"),
+              "error": f"the submission's process failed: {_describe_error(error)}"})
+    finally:
+        os._exit(0)
+
+
 def serve_submission(job, workdir):
-    """Runs in the forked child: confine this process, then answer cells and calls until ``end``."""
-    os.setsid()
-    die_with_parent()
+    """Confine this process (a forked child, or the portable check's runner), then answer cells
+    and calls until ``end``."""
     limits = job["limits"]
-    if os.geteuid() == 0 and job.get("uid"):
+    if job.get("uid") and os.geteuid() == 0:
         os.setgroups([])
         os.setgid(job["uid"])
         os.setuid(job["uid"])
@@ -161,13 +202,7 @@ def serve_submission(job, workdir):
     output = os.open(os.path.join(workdir, "output.txt"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(output, 1)
     os.dup2(output, 2)
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversized output fails the write, not the process
-    address_space = _address_space_bytes() + limits["memory_bytes"]
-    resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limits["output_bytes"], limits["output_bytes"]))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    if os.geteuid() != 0:
-        resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"], limits["processes"]))
+    apply_limits(limits)
     torch.set_num_threads(1)
     torch.manual_seed(0)
     guard = ReferenceGuard()
@@ -619,10 +654,31 @@ def _describe_error(error):
     return text[:2000]
 
 
+def apply_limits(limits):
+    """Apply the job's ``limits`` (``worker.Limits`` as a dict) that this system can: on POSIX each
+    written file's size (printed output included), no core dumps and, not as root, the number of
+    processes; where ``/proc`` says how much address space is mapped already (Linux), the memory.
+    Windows has none of these: there the grader's deadlines are the only limits."""
+    if resource is None:
+        return
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversized output fails the write, not the process
+    if os.path.exists("/proc/self/statm"):
+        address_space = _address_space_bytes() + limits["memory_bytes"]
+        resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits["output_bytes"], limits["output_bytes"]))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if not _is_root():
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"], limits["processes"]))
+
+
+def _is_root():
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
 def _address_space_bytes():
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[0]) * resource.getpagesize()
 
 
 if __name__ == "__main__":
-    main()
+    main(alone=sys.argv[1:] == ["--alone"])

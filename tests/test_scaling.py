@@ -261,6 +261,19 @@ def test_scaling_runs_table_is_consistent():
     assert losses[-1] < losses[0], "the largest model should beat the smallest on the same tokens"
 
 
+def test_scaling_runs_steepen_as_the_measured_page_says():
+    """The measured page's claim: fits over four consecutive models steepen with size, for either
+    count of parameters, and still do without the only one-layer model (the smallest)."""
+    rows = sorted(load_scale_table("scaling_runs"), key=lambda r: r["n_params"])
+    assert [row["n_layers"] for row in rows].count(1) == 1 and rows[0]["n_layers"] == 1
+    loss = np.array([row["val_loss"] for row in rows])
+    for count in ("non_embedding_params", "n_params"):
+        n = np.array([row[count] for row in rows])
+        slopes = [S.fit_power_law(n[i : i + 4], loss[i : i + 4])[1] for i in range(len(rows) - 3)]
+        assert all(later < earlier for earlier, later in zip(slopes, slopes[1:])), (count, slopes)
+        assert len(slopes[1:]) >= 2, "the page needs at least two windows without the one-layer model"
+
+
 def test_student_t_quantiles_match_printed_tables():
     # two-sided 95 % critical values of Student's t (any statistics table): df 2, 5, 10, 30
     for df, printed in [(2, 4.303), (5, 2.571), (10, 2.228), (30, 2.042)]:

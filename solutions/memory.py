@@ -86,10 +86,10 @@ def activation_bytes(seq_len, batch, d_model, n_heads, n_layers):
 def korthikanti_outside_layers_bytes(seq_len, batch, d_model, vocab_size):
     """Activation bytes outside the transformer layers in Korthikanti et al.'s accounting.
 
-    As Megatron-LM's ``compute_activation_memory`` adds them (after the paper's Table 2) for one
-    pipeline stage without tensor parallelism: the int64 token ids, ``8 s b``; the 1-byte dropout
-    mask of the embeddings, ``s b h``; the 16-bit inputs of the final LayerNorm and of the output
-    layer with the FP32 logits of the loss, ``4 s b h (1 + v / h)`` (``v = vocab_size``).
+    As the paper's section 4.3 counts them for one pipeline stage without tensor parallelism,
+    plus the int64 token ids, ``8 s b``, that Megatron-LM's ``compute_activation_memory`` adds:
+    the 1-byte dropout mask of the embeddings, ``s b h``; the 16-bit inputs of the final LayerNorm
+    and of the output layer with the FP32 logits of the loss, ``4 s b h (1 + v / h)`` (``v = vocab_size``).
     """
     s, b, h, v = seq_len, batch, d_model, vocab_size
     return 8 * s * b + s * b * h + 4 * s * b * h + 4 * s * b * v
@@ -103,8 +103,9 @@ def gpt_activation_bytes(batch, seq_len, d_model, n_heads, n_layers, vocab_size,
     deviations 4 BT, and per head either the attention's log-sum-exp, ``B n_heads T`` (fused
     ``attention="flash"``, PyTorch's default on CPU), or its ``(T, T)`` probabilities,
     ``B n_heads T^2`` (``attention="math"``; with ``batch=1`` it saves its keys as a view of the whole
-    q/k/v tensor, 2 BTC more). Outside the blocks: the final LayerNorm
-    (2 BTC + 2 BT), the log-probabilities (BTV), one fp32 scalar of the cross-entropy, and the
+    q/k/v tensor, 2 BTC more). Outside the blocks: the final LayerNorm's
+    input and statistics (BTC + 2 BT), the output layer's input (BTC), the log-probabilities
+    (BTV), one fp32 scalar of the cross-entropy, and the
     int64 token ids, targets (BT each) and positions (T).
     """
     B, T, C = batch, seq_len, d_model

@@ -29,7 +29,7 @@ export function activationBytes(formula, {batch, seqLen, dModel, nHeads, nLayers
   if (formula === "none") return 0;
   const layers = nLayers * T * B * C * (34 + 5 * a * T / C);  // Korthikanti et al.: s b h (34 + 5 a s / h) per layer
   if (formula === "korthikanti") return layers;
-  // outside the layers, as Megatron-LM adds them: int64 ids 8 s b, embedding dropout mask s b h, 16-bit inputs
+  // outside the layers: Megatron-LM's int64 ids 8 s b, then the paper's section 4.3: embedding dropout mask s b h, 16-bit inputs
   // of the final LayerNorm and output layer and FP32 logits 4 s b h (1 + v / h)
   if (formula === "korthikanti_full") return layers + 8 * T * B + T * B * C + 4 * T * B * C + 4 * T * B * vocabSize;
   // chapter 1's GPT: per block 16 BTC + 4 BT fp32 values and the attention's own

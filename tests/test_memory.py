@@ -21,7 +21,7 @@ def test_bytes_per_value_of_each_format():
 
 
 def test_classic_figures():
-    """The classic lesson: 4 GB per 1B fp32 parameters; 24 bytes per parameter to train under its convention."""
+    """4 GB per 1B fp32 parameters; 24 bytes per parameter to train under the 4 + 20 rule of thumb."""
     assert M.model_bytes(10**9, "fp32") == 4 * 10**9
     # "4 bytes of weights + about 20 extra" = 24 bytes per parameter: a convention, not an exact count
     classic = {175 * 10**9: 4_200 * 10**9, 500 * 10**9: 12_000 * 10**9}

@@ -355,7 +355,9 @@ def _glued_alt_texts(notebook):
     return glued
 
 
-@pytest.mark.parametrize("page, figures", [("significance-of-scale.ipynb", {"fig-gpt3-few-shot"})])
+@pytest.mark.parametrize("page, figures", [("significance-of-scale.ipynb", {"fig-gpt3-few-shot"}),
+                                           ("counting-parameters.ipynb", {"fig-shortcut-ratio"}),
+                                           ("scaling-laws.ipynb", {"fig-chinchilla-valley"})])
 def test_alt_text_with_numbers_is_the_one_the_page_glues(page, figures):
     """A figure whose alt text states values has it built from the page's data (nbval re-checks the glue)."""
     import json

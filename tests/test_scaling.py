@@ -355,7 +355,7 @@ def _glued_alt_texts(notebook):
     return glued
 
 
-@pytest.mark.parametrize("page, figures", [("significance-of-scale.ipynb", {"fig-gpt3-few-shot"}),
+@pytest.mark.parametrize("page, figures", [("significance-of-scale.ipynb", {"fig-gpt3-few-shot", "fig-model-sizes"}),
                                            ("counting-parameters.ipynb", {"fig-shortcut-ratio"}),
                                            ("scaling-laws.ipynb", {"fig-chinchilla-valley"})])
 def test_alt_text_with_numbers_is_the_one_the_page_glues(page, figures):

@@ -36,10 +36,7 @@ def failures(check_names, function, key):
     for name in check_names:
         check_ = checks.get(name)
         for case in checks.draw_cases(check_, grading.seed_for(key, NOTEBOOK)):
-            try:
-                reason = check_.compare(case, function(*case.args, **case.kwargs))
-            except Exception as error:  # noqa: BLE001 - a crash on a case fails the part, as in grading
-                reason = f"raised {type(error).__name__}: {error}"
+            reason = checks.judge(check_, case, function)  # a crash fails the case, as in grading
             if reason:
                 reasons.append(f"{name}{case.describe()}: {reason}")
                 break

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import solutions.icl as I
-from autograder.checks import check, draw_cases, get
+from autograder.checks import check, draw_cases, get, judge
 
 NAMES = {"build_prompt": "build_prompt", "max_shots": "max_shots_in_words", "top_k_filter": "top_k_filter",
          "top_p_filter": "top_p_filter", "sample_next_token": "sample_with_seed",
@@ -23,7 +23,7 @@ def test_reference_passes_on_many_seeds(name):
     function = getattr(I, NAMES[name])
     for seed in range(100):
         for case in draw_cases(check_, seed):
-            reason = check_.compare(case, function(*case.args, **case.kwargs))
+            reason = judge(check_, case, function)
             assert reason is None, f"seed {seed}, {case.describe()}: {reason}"
 
 

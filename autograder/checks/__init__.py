@@ -34,12 +34,17 @@ class Case:
     which one failed; random cases have none. ``tolerance``, an ``(rtol, atol)`` pair, replaces the
     check's own for this case alone, where its inputs are known less precisely (scores of -20000 in
     float32 are known to 2e-3, so any correct order of operations moves the result that much).
+    ``raises`` names the exception the spec demands on these inputs (``"ValueError"``), and
+    ``message_names`` the words its message must hold (every known name, where the spec says the
+    message lists them); a case without ``raises`` demands a value.
     """
 
     args: tuple
     kwargs: dict = field(default_factory=dict)
     label: str = ""
     tolerance: tuple | None = None
+    raises: str = ""
+    message_names: tuple = ()
 
     def describe(self):
         """A short, input-free description of the call for feedback: shapes, dtypes and options,
@@ -81,9 +86,25 @@ class Check:
 
     def compare(self, case, actual):
         """``None`` when ``actual`` matches the reference on ``case``, else a message saying how not."""
+        if case.raises:
+            return f"expected {case.raises}, got {_describe(actual)}"
         expected = self.reference(*case.args, **case.kwargs)
         rtol, atol = case.tolerance or (self.rtol, self.atol)
         return compare_outputs(actual, expected, rtol, atol)
+
+    def compare_error(self, case, error):
+        """``None`` when ``error``, an exception as the sandbox reports it (``"ValueError: message"``),
+        is what ``case`` demands, else a message saying how not."""
+        kind, _, message = error.partition(": ")
+        if not case.raises:
+            return f"raised {error[:300]}"
+        if kind != case.raises:
+            return f"raised {error[:300]}; expected {case.raises}"
+        missing = [name for name in case.message_names if name not in message]
+        if missing:
+            return (f"raised {error[:300]}, but the message must name {', '.join(case.message_names)}; "
+                    f"it lacks {', '.join(missing)}")
+        return None
 
 
 class ExactDtypeCheck(Check):
@@ -134,6 +155,16 @@ def draw_cases(check_, seed):
     if unlabelled:
         raise ValueError(f"{check_.name}: every edge case needs a label; {unlabelled[0]} has none")
     return [*edges, *check_.cases(torch.Generator().manual_seed(seed))]
+
+
+def judge(check_, case, function):
+    """Call ``function`` on ``case`` in this process and judge it as the grader judges the sandbox's
+    answer: ``None`` when it matches, else the reason."""
+    try:
+        actual = function(*case.args, **case.kwargs)
+    except Exception as error:  # noqa: BLE001 - a crash fails the case, unless the case demands it
+        return check_.compare_error(case, f"{type(error).__name__}: {error}")
+    return check_.compare(case, actual)
 
 
 def compare_outputs(actual, expected, rtol, atol):
@@ -206,8 +237,7 @@ def check(name, function):
     """
     check_ = get(name)
     for case in draw_cases(check_, secrets.randbits(32)):
-        actual = function(*case.args, **case.kwargs)
-        reason = check_.compare(case, actual)
+        reason = judge(check_, case, function)
         if reason:
             raise AssertionError(f"{name} on input {case.describe()}: {reason}")
 

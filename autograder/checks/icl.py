@@ -243,7 +243,15 @@ def _top_p_edge_cases(generator):
     quarters = torch.tensor([0.05, 0.5, 0.15, 0.3]).log()  # sorted: 0.5, 0.8, 0.95, 1 cumulated
     # probabilities down to 1e-39; in the last row the top token's rounds to 1 even in float64
     tail = torch.tensor([[0.0, -30.0, -60.0, 2.0], [-45.0, 0.0, -70.0, -20.0], [-60.0, 0.0, -90.0, -80.0]])
+    # p exactly the top token's float64 probability, so its total reaches p and the other token goes.
+    # Gaps of 1.2 and 2.8 give the same float64 probability whether the softmax is torch's or exp over
+    # its sum, in either order, and whether the total before a token is a shifted cumsum, cumsum minus
+    # the probability or a sum over the more likely tokens: only the comparison with p decides.
+    exact = [torch.tensor([0.0, -1.2]), torch.tensor([[-2.8, 0.0]])]
     return [
+        *[Case((row, float(torch.softmax(row.double(), dim=-1).max())),
+               label=f"p exactly the most likely token's float64 probability ({row.tolist()}): it alone reaches p")
+          for row in exact],
         Case((torch.tensor([1.0, 1.0, 1.0, 0.0]), 0.5), label="three tokens tied at the crossing token"),
         Case((torch.tensor([[2.0, 1.0, 1.0, 1.0, 0.0]]), 0.5), label="ties after the most likely token"),
         Case((torch.tensor([3.0, 1.0, 3.0, 0.0]), 1e-6), label="tiny p with the most likely token tied"),
@@ -278,7 +286,8 @@ register(
         rtol=0.0,
         atol=0.0,
         description="nucleus filter: a token stays exactly when the tokens more likely than it hold less than "
-                    "probability p (so ties stay together), p >= 1 keeps every token, on any batch shape",
+                    "probability p (so ties stay together), p >= 1 keeps every token, p exactly equal to a "
+                    "cumulative probability stops there, on any batch shape",
     )
 )
 

@@ -39,12 +39,18 @@ register(
     Check(
         name="memory.bytes_per_value",
         function="bytes_per_value",
-        edge_cases=lambda g: [Case((dtype,), label=f"{dtype}, {bits} bits") for dtype, bits in _BITS.items()],
+        edge_cases=lambda g: [
+            *[Case((dtype,), label=f"{dtype}, {bits} bits") for dtype, bits in _BITS.items()],
+            *[Case((unknown,), raises="ValueError", message_names=tuple(_BITS),
+                   label=f"an unknown name, {unknown!r}: a ValueError whose message lists every known name")
+              for unknown in ("fp64", "float32", "")],
+        ],
         cases=lambda g: [Case((list(_BITS)[i],)) for i in torch.randperm(len(_BITS), generator=g).tolist()],
         reference=lambda dtype: _BITS[dtype] / 8,
         rtol=0.0,
         atol=0.0,
-        description="bytes per value of fp32, fp16, bf16, int8, fp8 and int4 (bits / 8)",
+        description="bytes per value of fp32, fp16, bf16, int8, fp8 and int4 (bits / 8); an unknown name "
+                    "raises a ValueError whose message lists all six",
     )
 )
 
@@ -95,6 +101,12 @@ def _training_edges(generator):
         Case((0,), {"precision": "mixed", "optimizer": "sgd", "activation_bytes": 10**9},
              label="no parameters: only the activations"),
         Case((7 * 10**9,), {"precision": "mixed", "optimizer": "adamw"}, label="7B parameters, mixed-precision AdamW"),
+        *[Case((1000,), {"precision": precision, "optimizer": "adam"}, raises="ValueError",
+               label=f"an unknown optimizer, 'adam', with {precision} precision: ValueError")
+          for precision in ("fp32", "mixed")],
+        *[Case((1000,), {"precision": "fp16", "optimizer": optimizer}, raises="ValueError",
+               label=f"an unknown precision, 'fp16', with {optimizer}: ValueError")
+          for optimizer in ("sgd", "sgd_momentum", "adamw")],
     ]
 
 
@@ -118,7 +130,8 @@ register(
         rtol=0.0,
         atol=0.0,
         description="weights, gradients, optimizer, activations and total, exactly, for fp32 and ZeRO mixed "
-                    "precision with SGD, SGD with momentum and AdamW, and the defaults",
+                    "precision with SGD, SGD with momentum and AdamW, and the defaults; an unknown optimizer "
+                    "(with either precision) or precision (with every optimizer) raises a ValueError",
     )
 )
 
@@ -259,6 +272,8 @@ def _zero_edges(generator):
         *[Case((1000, 3, s), label=f"1000 parameters on 3 GPUs, stage {s}: fractional bytes, not rounded")
           for s in stages],
         *[Case((10**9, 8, s), {"k": 4}, label=f"K = 4, stage {s}") for s in stages],
+        *[Case((10**9, 8, s), raises="ValueError", label=f"stage {s}, not a ZeRO stage: ValueError")
+          for s in (-1, 4, 1.5)],
     ]
 
 
@@ -280,7 +295,8 @@ register(
         rtol=1e-12,  # the order of a division and a sum may move the last bit
         atol=0.0,
         description="per-GPU model-state bytes at ZeRO stages 0 to 3: the paper's Figure 1 (7.5B parameters, "
-                    "64 GPUs), one GPU, parameters that do not split evenly, and K other than 12",
+                    "64 GPUs), one GPU, parameters that do not split evenly, and K other than 12; stages -1, 4 "
+                    "and 1.5 raise a ValueError",
     )
 )
 

@@ -372,6 +372,19 @@ def top_p_filter(logits, p):
     smallest = sorted_logits.masked_fill(~keep, float("inf")).amin(dim=-1, keepdim=True)
     return sorted_logits.masked_fill(sorted_logits < smallest, float("-inf"))
 ''',
+        "a token kept while the total before it is at most p (<= instead of <)": '''
+def top_p_filter(logits, p):
+    if p >= 1:
+        return logits.clone()
+    probs = torch.softmax(logits.double(), dim=-1)
+    sp, idx = torch.sort(probs, dim=-1, descending=True)
+    cum = sp.cumsum(dim=-1)
+    before = torch.cat([torch.zeros_like(cum[..., :1]), cum[..., :-1]], dim=-1)
+    keep_sorted = before <= p
+    sorted_logits = logits.gather(-1, idx)
+    thr = torch.where(keep_sorted, sorted_logits, torch.full_like(sorted_logits, float("inf"))).amin(dim=-1, keepdim=True)
+    return logits.masked_fill(logits < thr, float("-inf"))
+''',
     },
     "sample_with_seed": {
         "filters before dividing by the temperature": _sample('''

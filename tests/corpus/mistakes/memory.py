@@ -137,6 +137,13 @@ def bytes_per_value(dtype):
         raise ValueError(f"unknown dtype {dtype!r}; choose from {list(bits)}")
     return bits[dtype] // 8
 ''',
+        "the ValueError names only the unknown dtype, not the known ones": '''
+def bytes_per_value(dtype):
+    sizes = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp8": 1, "int4": 0.5}
+    if dtype not in sizes:
+        raise ValueError(f"unknown dtype {dtype!r}")
+    return sizes[dtype]
+''',
     },
     "model_bytes": {
         "odd int4 counts rounded down (integer division)": '''
@@ -242,6 +249,21 @@ def training_bytes(n_params, precision="fp32", optimizer="adamw", activation_byt
         weights, gradients, states = 2 * n_params, 2 * n_params, (4 + 2 * buffers) * n_params
     return {"weights": weights, "gradients": gradients, "optimizer": states, "activations": activation_bytes,
             "total": weights + gradients + states + activation_bytes}
+''',
+        "an unknown optimizer rejected only in fp32": '''
+def training_bytes(n_params, precision="fp32", optimizer="adamw", activation_bytes=0):
+    states = {"sgd": 0, "sgd_momentum": 1, "adamw": 2}
+    if precision == "fp32":
+        if optimizer not in states:
+            raise ValueError(f"unknown optimizer {optimizer!r}")
+        weights, gradients, optimizer_bytes = 4 * n_params, 4 * n_params, 4 * states[optimizer] * n_params
+    elif precision == "mixed":
+        weights, gradients = 2 * n_params, 2 * n_params
+        optimizer_bytes = (4 + 4 * states.get(optimizer, 0)) * n_params
+    else:
+        raise ValueError(f"unknown precision {precision!r}")
+    return {"weights": weights, "gradients": gradients, "optimizer": optimizer_bytes,
+            "activations": activation_bytes, "total": weights + gradients + optimizer_bytes + activation_bytes}
 ''',
     },
     "adamw_step": {
@@ -387,6 +409,18 @@ def zero_bytes_per_gpu(n_params, n_gpus, stage, k=12):
     if stage >= 3:
         weights = weights / n_gpus
     return weights + gradients + states
+''',
+        "only stages above 3 rejected: stage -1 counted as stage 3": '''
+def zero_bytes_per_gpu(n_params, n_gpus, stage, k=12):
+    if stage > 3:
+        raise ValueError(f"ZeRO stage must be 0, 1, 2 or 3, got {stage!r}")
+    if stage == 0:
+        return (4 + k) * n_params
+    if stage == 1:
+        return 4 * n_params + k * n_params / n_gpus
+    if stage == 2:
+        return 2 * n_params + (2 + k) * n_params / n_gpus
+    return (4 + k) * n_params / n_gpus
 ''',
     },
     "max_batch_size": {

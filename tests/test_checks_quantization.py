@@ -182,6 +182,33 @@ def test_zeropoint_reference_is_torchs_quantizer_away_from_halves():
     assert far.sum() > 3900 and torch.equal(q[far], torchs[far])
 
 
+@pytest.mark.parametrize("dim", [None, 1])
+def test_absmax_reference_is_torchs_quantizer_away_from_halves(dim):
+    """As the zero-point reference: it divides by the scale; torch's quantizers multiply by its inverse."""
+    x = torch.randn(40, 100, generator=torch.Generator().manual_seed(0)) * 2
+    q, scale = get("quantization.absmax_quantize").reference(x, 8, dim)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch 2.13 deprecates quantized tensors
+        if dim is None:
+            torchs = torch.quantize_per_tensor(x, scale.item(), 0, torch.qint8).int_repr()
+        else:
+            zeros = torch.zeros(40, dtype=torch.int64)
+            torchs = torch.quantize_per_channel(x, scale.flatten().double(), zeros, 0, torch.qint8).int_repr()
+    v = x / scale
+    far = ((v - torch.floor(v)) - 0.5).abs() > 1e-4
+    assert far.sum() > 3900 and torch.equal(q[far], torchs[far])
+
+
+def test_fake_quantize_reference_is_torchs_away_from_halves():
+    x = torch.randn(4000, generator=torch.Generator().manual_seed(0)) * 3
+    scale, zero_point = float(torch.tensor(0.037)), 5
+    ours = get("quantization.fake_quantize").reference(x, scale, zero_point, -128, 127)
+    torchs = torch.fake_quantize_per_tensor_affine(x, scale, zero_point, -128, 127)
+    v = x / scale
+    far = ((v - torch.floor(v)) - 0.5).abs() > 1e-4
+    assert far.sum() > 3900 and torch.equal(ours[far], torchs[far])
+
+
 @pytest.mark.parametrize("zero_point, qmin, qmax", [(0, -8, 7), (4, -8, 7), (0, -1, 1), (100, 0, 255)])
 def test_scale_gradient_reference_is_torchs_learnable_quantizer(zero_point, qmin, qmax):
     """The LSQ reference equals torch's own learnable fake quantizer (grad_factor 1) on random values,

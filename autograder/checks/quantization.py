@@ -345,6 +345,20 @@ def _halves(q_max):
     return [v for v in values if abs(v) <= q_max]
 
 
+def _half_steps(width, n_steps, low, high):
+    """float32 values next to ``(k + 1/2) * scale``, ``scale = width / n_steps`` (float32), for ``k`` in
+    ``[low, high)``, whose ``round(x / scale)`` differs from ``x`` times an inverse scale rounded to
+    float32 (``1 / scale`` or ``n_steps / width``): the division the spec asks for decides them."""
+    width = torch.tensor(width, dtype=torch.float32)
+    scale = width / n_steps
+    centres = ((torch.arange(low, high, dtype=torch.float64) + 0.5) * scale.double()).float()  # (high - low,)
+    up, down = torch.full_like(centres, float("inf")), torch.full_like(centres, -float("inf"))
+    near = torch.cat([centres, centres.nextafter(up), centres.nextafter(down)])  # (3 (high - low),)
+    by_division = torch.round(near / scale)
+    differs = (by_division != torch.round(near * (1 / scale))) | (by_division != torch.round(near * (n_steps / width)))
+    return near[differs]
+
+
 def _absmax_edge_cases(generator):
     cases = [Case((torch.tensor(_halves(2 ** (bits - 1) - 1)),), {"bits": bits},
                   label=f"{bits} bits: exact halves of the grid round to even")
@@ -361,6 +375,14 @@ def _absmax_edge_cases(generator):
         Case((torch.tensor([[3.0, -6.0, 1.5], [0.75, 2.0, -1.0]], dtype=torch.float64),), {"dim": 1},
              label="float64 input: the scale is float32 all the same"),
     ]
+    for bits in (8, 4):
+        q_max = 2 ** (bits - 1) - 1
+        ties = torch.cat([torch.tensor([3.0]), _half_steps(3.0, q_max, -q_max, q_max)])
+        cases.append(Case((ties,), {"bits": bits},
+                          label=f"{bits} bits, max|x| = 3: x / scale within a rounding of a half, decided by dividing"))
+    ties = _half_steps(3.0, 127, -127, 127)
+    rows = torch.stack([torch.cat([torch.tensor([3.0]), ties]), torch.cat([torch.tensor([-3.0]), -ties])])
+    cases.append(Case((rows,), {"dim": 1}, label="one scale per row, x / scale within a rounding of a half"))
     return cases
 
 
@@ -372,18 +394,18 @@ def _quietly(quantizer, *args):
 
 
 def _absmax_reference(x, bits=8, dim=None):
+    """torch.quantize_per_tensor's or quantize_per_channel's q, but divided by the scale as the notebook
+    says: torch multiplies by 1 / scale, which moves values within a rounding of a half
+    (tests/test_checks_quantization.py compares them away from halves)."""
     x = x.float()  # the scale is float32 whatever x's dtype (the edge cases' float64 values are float32's too)
     q_max = 2 ** (bits - 1) - 1
     if dim is None or x.dim() == 1:
         absmax = x.abs().max()
-        scale = absmax / q_max if absmax > 0 else torch.tensor(1.0)
-        q = _quietly(torch.quantize_per_tensor, x, scale.item(), 0, torch.qint8)
-        return q, scale.reshape([1] * x.dim())
-    absmax = x.abs().max(dim=dim, keepdim=True).values
-    scale = torch.where(absmax == 0, torch.ones_like(absmax), absmax / q_max)  # a slice of zeros: scale 1
-    axis = 1 - dim  # one scale per slice along the other dimension of a 2-d weight
-    zeros = torch.zeros(scale.numel(), dtype=torch.int64)
-    q = _quietly(torch.quantize_per_channel, x, scale.flatten().double(), zeros, axis, torch.qint8)
+        scale = (absmax / q_max if absmax > 0 else torch.tensor(1.0)).reshape([1] * x.dim())
+    else:
+        absmax = x.abs().max(dim=dim, keepdim=True).values
+        scale = torch.where(absmax == 0, torch.ones_like(absmax), absmax / q_max)  # a slice of zeros: scale 1
+    q = torch.round(x / scale).clamp(-q_max, q_max).to(torch.int8)
     return q, scale
 
 
@@ -408,9 +430,11 @@ register(
         atol=0.0,
         forbid=QUANTIZER_NAMES,
         forbid_ops=QUANTIZER_OPS,
-        description="q (int8) equals torch.quantize_per_tensor / quantize_per_channel (zero point 0) at the absmax "
+        description="q (int8) equals torch.quantize_per_tensor / quantize_per_channel's (zero point 0, dividing by "
+                    "the scale) at the absmax "
                     "scale max|x| / (2^(bits-1) - 1) (float32), per tensor and per row or column, at every width "
-                    "from 2 to 8 bits, on exact halves, all-zero slices, outliers and 1-d to 3-d tensors",
+                    "from 2 to 8 bits, on exact halves, values within a rounding of a half, all-zero slices, "
+                    "outliers and 1-d to 3-d tensors",
     )
 )
 
@@ -440,6 +464,10 @@ def _zeropoint_edge_cases(generator):
         Case((torch.tensor([0.5, 1.0, 2.55, 0.75]),), label="all positive, as after a ReLU: the range starts at 0"),
         Case((torch.tensor([[[-3.0, 1.0]], [[0.25, 2.0]]]),), {"bits": 8}, label="a 3-d tensor: scale shaped (1, 1, 1)"),
     ]
+    for bits in (8, 4):  # the range [0, 3]: zero point -2^(bits-1), exactly
+        ties = torch.cat([torch.tensor([0.0, 3.0]), _half_steps(3.0, 2**bits - 1, 0, 2**bits - 1)])
+        cases.append(Case((ties,), {"bits": bits},
+                          label=f"{bits} bits, range [0, 3]: x / scale within a rounding of a half, decided by dividing"))
     return cases
 
 
@@ -503,10 +531,21 @@ def _fake_quantize_edge_cases(generator, with_upstream=False):
     x = torch.tensor([[0.5, 1.5, 2.5, -0.5], [-1.5, -2.5, 3.5, 0.25]]) * 0.25
     cases.append(Case((x, 0.25, 0, -8, 7), label="exact halves of x / scale round to even"))
     cases.append(Case((torch.tensor(0.625), 0.25, 3, -8, 7), label="a 0-d tensor"))
+    if not with_upstream:  # the gradients do not depend on how a half is broken inside the range
+        scale = float(torch.tensor(3.0) / 255)  # float32's 3 / 255
+        cases.append(Case((_half_steps(3.0, 255, -128, 127), scale, 3, -128, 127),
+                          label="x / scale within a rounding of a half, decided by dividing"))
     if with_upstream:
         cases = [Case(case.args + (torch.linspace(-2.0, 3.0, case.args[0].numel()).view(case.args[0].shape),),
                       label=case.label) for case in cases]
     return cases
+
+
+def _fake_quantize_reference(x, scale, zero_point, qmin, qmax):
+    """torch.fake_quantize_per_tensor_affine's values, but divided by the scale as the notebook says:
+    torch multiplies by 1 / scale (tests/test_checks_quantization.py compares them away from halves)."""
+    q = (torch.round(x / scale) + zero_point).clamp(qmin, qmax)
+    return (q - zero_point) * scale
 
 
 register(
@@ -515,14 +554,14 @@ register(
         function="fake_quantize",
         cases=_fake_quantize_cases,
         edge_cases=_fake_quantize_edge_cases,
-        reference=lambda x, scale, zero_point, qmin, qmax: torch.fake_quantize_per_tensor_affine(
-            x, scale, zero_point, qmin, qmax),
+        reference=_fake_quantize_reference,
         rtol=1e-5,
         atol=1e-6,
         forbid=QUANTIZER_NAMES,
         forbid_ops=QUANTIZER_OPS,
-        description="forward values equal torch.fake_quantize_per_tensor_affine for signed and unsigned ranges of "
-                    "2 to 8 bits, with zero points, exact halves and inputs at and beyond both ends of the range",
+        description="forward values equal torch.fake_quantize_per_tensor_affine's (dividing by the scale) for "
+                    "signed and unsigned ranges of 2 to 8 bits, with zero points, exact halves, values within a "
+                    "rounding of a half, and inputs at and beyond both ends of the range",
     )
 )
 

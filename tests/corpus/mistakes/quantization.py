@@ -354,6 +354,19 @@ def absmax_quantize(x, bits=8, dim=None):
     scale = torch.where(peak > 0, peak / q_max, 1.0)
     return torch.round(x / scale).long(), scale
 ''',
+        "multiplied by q_max / max|x| instead of divided by the scale": '''
+def absmax_quantize(x, bits=8, dim=None):
+    qmax = 2 ** (bits - 1) - 1
+    if dim is None:
+        amax = x.abs().amax().reshape([1] * x.dim())
+    else:
+        amax = x.abs().amax(dim=dim, keepdim=True)
+    amax = amax.float()
+    safe = torch.where(amax == 0, torch.full_like(amax, float(qmax)), amax)
+    scale = safe / qmax
+    q = torch.clamp(torch.round(x * (qmax / safe)), -qmax, qmax).to(torch.int8)
+    return q, scale
+''',
     },
     "zeropoint_quantize": {
         "the range not widened to include 0": '''def zeropoint_quantize(x, bits=8):
@@ -410,6 +423,18 @@ def absmax_quantize(x, bits=8, dim=None):
     q = (torch.round(x / scale) + zero_point).clamp(-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
     return q.to(torch.int8), scale, zero_point
 ''',
+        "multiplied by the scale's inverse instead of divided by the scale": '''
+def zeropoint_quantize(x, bits=8):
+    q_min, q_max = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    lo = min(x.min().item(), 0.0)
+    hi = max(x.max().item(), 0.0)
+    scale = torch.tensor((hi - lo) / (2**bits - 1) if hi > lo else 1.0, dtype=torch.float32)
+    inverse = 1 / scale
+    zero_point = torch.round(-lo * inverse).to(torch.int32) + q_min
+    q = (torch.round(x * inverse) + zero_point).clamp(q_min, q_max).to(torch.int8)
+    ones = [1] * x.dim()
+    return q, scale.reshape(ones), zero_point.reshape(ones)
+''',
     },
     "fake_quantize": {
         "no clamp": _fake_quantize('''    v = x / scale
@@ -433,6 +458,10 @@ def absmax_quantize(x, bits=8, dim=None):
 '''),
         "truncation instead of rounding": _fake_quantize('''    v = x / scale
     v = v + (torch.trunc(v) - v).detach()
+    return (torch.clamp(v + zero_point, qmin, qmax) - zero_point) * scale
+'''),
+        "multiplied by the scale's inverse instead of divided by the scale": _fake_quantize('''    v = x * (1 / scale)
+    v = v + (torch.round(v) - v).detach()
     return (torch.clamp(v + zero_point, qmin, qmax) - zero_point) * scale
 '''),
     },

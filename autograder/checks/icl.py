@@ -247,11 +247,11 @@ def _top_p_edge_cases(generator):
     # Gaps of 1.2 and 2.8 give the same float64 probability whether the softmax is torch's or exp over
     # its sum, in either order, and whether the total before a token is a shifted cumsum, cumsum minus
     # the probability or a sum over the more likely tokens: only the comparison with p decides.
-    exact = [torch.tensor([0.0, -1.2]), torch.tensor([[-2.8, 0.0]])]
+    exact = {"logits 0 and -1.2": torch.tensor([0.0, -1.2]), "a row of logits -2.8 and 0": torch.tensor([[-2.8, 0.0]])}
     return [
         *[Case((row, float(torch.softmax(row.double(), dim=-1).max())),
-               label=f"p exactly the most likely token's float64 probability ({row.tolist()}): it alone reaches p")
-          for row in exact],
+               label=f"{name}, p exactly the most likely token's float64 probability: it alone reaches p")
+          for name, row in exact.items()],
         Case((torch.tensor([1.0, 1.0, 1.0, 0.0]), 0.5), label="three tokens tied at the crossing token"),
         Case((torch.tensor([[2.0, 1.0, 1.0, 1.0, 0.0]]), 0.5), label="ties after the most likely token"),
         Case((torch.tensor([3.0, 1.0, 3.0, 0.0]), 1e-6), label="tiny p with the most likely token tied"),

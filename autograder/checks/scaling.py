@@ -158,9 +158,11 @@ register(
 
 
 def _flops_reference(n_params, n_tokens):
-    """Forward: a multiply and an add per parameter per token; backward: twice the forward."""
+    """Forward: a multiply and an add per parameter per token; backward: twice the forward. Two ints
+    give the exact int, as the notebook says; anything else a float."""
     forward = 2 * n_params * n_tokens
-    return float(forward + 2 * forward)
+    exact = type(n_params) is int and type(n_tokens) is int
+    return forward + 2 * forward if exact else float(forward + 2 * forward)
 
 
 def _flops_edges(generator):
@@ -170,6 +172,8 @@ def _flops_edges(generator):
         Case((1, 1), label="one parameter, one token"),
         Case((3, 7), label="small integer counts"),
         Case((10**9, 0), label="no tokens: no compute"),
+        Case((10**12 + 1, 10**12), label="integer counts whose product needs more than a float's 53 bits: the exact int"),
+        Case((175_000_000_000, 300e9), label="an int and a float: a float"),
         Case((1.5, 1.5), label="float arguments whose product is not whole: 13.5, not rounded"),
     ]
 
@@ -189,7 +193,8 @@ register(
         rtol=1e-9,
         atol=0.0,
         description="6 N D: 2 N D for the forward pass plus twice that for the backward, on GPT-3 175B, "
-                    "integer counts beyond 64 bits, no tokens, and random float and integer sizes",
+                    "integer counts beyond 64 bits (the exact int for two ints), no tokens, and random float and "
+                    "integer sizes",
     )
 )
 

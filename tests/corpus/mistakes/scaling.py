@@ -110,6 +110,8 @@ def training_flops(n_params, n_tokens):
             "def training_flops(n_params, n_tokens):\n    return 6 * n_params * n_tokens / 1e15\n",
         "a recomputed forward pass added, 8 N D":
             "def training_flops(n_params, n_tokens):\n    forward = 2 * n_params * n_tokens\n    return 2 * forward + 2 * forward\n",
+        "a float for integer counts, 6.0 N D: inexact beyond 2^53 (from a blind trial)":
+            "def training_flops(n_params, n_tokens):\n    return 6.0 * n_params * n_tokens\n",
         "rounded to three significant digits":
             "def training_flops(n_params, n_tokens):\n    return float(f'{6 * n_params * n_tokens:.3g}')\n",
     },

@@ -36,6 +36,7 @@ class Submission:
     assignment: str
     path: Path | None  # None when the folder holds no notebook to grade
     problem: str = ""
+    note: str = ""  # other notebooks beside the one graded: named in the result's notes, at no cost
 
 
 def find_submissions(root, assignments=None):
@@ -48,7 +49,9 @@ def find_submissions(root, assignments=None):
             notebooks = sorted(assignment_dir.glob("*.ipynb"))
             expected = assignment_dir / course.EXERCISE
             if expected in notebooks:
-                found.append(Submission(student_dir.name, assignment_dir.name, expected))
+                others = [n.name for n in notebooks if n != expected]
+                note = f"graded {course.EXERCISE}; not graded: {', '.join(others)}" if others else ""
+                found.append(Submission(student_dir.name, assignment_dir.name, expected, note=note))
             elif len(notebooks) == 1:
                 found.append(Submission(student_dir.name, assignment_dir.name, notebooks[0],
                                         f"graded {notebooks[0].name}: no {course.EXERCISE} was submitted"))
@@ -132,6 +135,8 @@ def _grade_all(submissions_dir, store, owner, workers, limits, sandbox, force, a
                 if sub.problem and result["status"] != "error":  # a renamed notebook: graded, and a person should know
                     result["flags"].append(sub.problem)
                     result["status"] = "flagged"
+                if sub.note:
+                    result.setdefault("notes", []).append(sub.note)
                 for gid in store.record(result, spec):
                     tqdm.write(f"{sub.student}/{sub.assignment}: the written answer {gid!r} changed since it was "
                                "graded by hand; its manual score and comment were cleared (grade it again)", file=sys.stderr)

@@ -107,10 +107,14 @@ def test_misplaced_notebooks_are_flagged_not_lost(tmp_path, released):
     write_submission(submitted, "two", ASSIGNMENT, release_nb, name="a.ipynb")
     write_submission(submitted, "two", ASSIGNMENT, release_nb, name="b.ipynb")
     write_submission(submitted, "lost", "99-no-such-chapter", release_nb)
+    write_submission(submitted, "copied", ASSIGNMENT, answered(release_nb, source_nb, ["softmax"]))
+    write_submission(submitted, "copied", ASSIGNMENT, release_nb, name="exercise-Copy1.ipynb")
     with GradeStore(sqlite_url(tmp_path / "gb.db")) as store:
         summary = grade_all(submitted, store, workers=1, progress=False)
         results = {r["student"]: r for r in store.results()}
-    assert summary == {"graded": 0, "flagged": 3, "error": 0, "skipped": 0}
+    assert summary == {"graded": 1, "flagged": 3, "error": 0, "skipped": 0}
+    assert results["copied"]["score"] == 5 and results["copied"]["flags"] == []  # graded from exercise.ipynb
+    assert results["copied"]["notes"][-1] == f"graded {course.EXERCISE}; not graded: exercise-Copy1.ipynb"
     assert results["renamed"]["score"] == 5 and "mine.ipynb" in results["renamed"]["flags"][0]
     assert results["two"]["score"] == 0 and "found 2 notebooks" in results["two"]["flags"][0]
     assert "unknown assignment" in results["lost"]["flags"][0]

@@ -178,7 +178,7 @@ def serve_alone(job):
     send({"op": "forked", "job": job.get("job"), "pid": submission})
     started = time.monotonic()
     try:
-        serve_submission(job, os.getcwd())
+        serve_submission(job, os.getcwd(), alone=True)
         if os.getpid() == submission:  # a process the submission forked ends here, unheard
             send({"op": "ended", "job": job.get("job"), "exit_code": 0,
                   "seconds": round(time.monotonic() - started, 3), "leftover_processes": 0})
@@ -189,7 +189,7 @@ def serve_alone(job):
         os._exit(0)
 
 
-def serve_submission(job, workdir):
+def serve_submission(job, workdir, alone=False):
     """Confine this process (a forked child, or the portable check's runner), then answer cells
     and calls until ``end``."""
     limits = job["limits"]
@@ -202,7 +202,7 @@ def serve_submission(job, workdir):
     output = os.open(os.path.join(workdir, "output.txt"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(output, 1)
     os.dup2(output, 2)
-    apply_limits(limits)
+    apply_limits(limits, count_processes=not alone)
     torch.set_num_threads(1)
     torch.manual_seed(0)
     guard = ReferenceGuard()
@@ -654,11 +654,14 @@ def _describe_error(error):
     return text[:2000]
 
 
-def apply_limits(limits):
+def apply_limits(limits, count_processes=True):
     """Apply the job's ``limits`` (``worker.Limits`` as a dict) that this system can: on POSIX each
-    written file's size (printed output included), no core dumps and, not as root, the number of
-    processes; where ``/proc`` says how much address space is mapped already (Linux), the memory.
-    Windows has none of these: there the grader's deadlines are the only limits."""
+    written file's size (printed output included), no core dumps and, not as root and with
+    ``count_processes``, the number of processes; where ``/proc`` says how much address space is
+    mapped already (Linux), the memory. Windows has none of these: there the grader's deadlines are
+    the only limits. The portable check counts no processes: outside the sandbox's user namespace
+    the limit counts every process and thread of the student's account (a browser's alone exceed it),
+    so the notebook could start no thread."""
     if resource is None:
         return
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversized output fails the write, not the process
@@ -667,7 +670,7 @@ def apply_limits(limits):
         resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits["output_bytes"], limits["output_bytes"]))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    if not _is_root():
+    if count_processes and not _is_root():
         resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"], limits["processes"]))
 
 

@@ -107,3 +107,26 @@ def descendants(pid=None):
         found += kids
         stack += kids
     return found
+
+
+def assert_alt_texts_are_glued(page, figures):
+    """Each of ``figures`` (``fig-...`` names) on the notebook ``page`` glues its alt text as
+    ``alt_<name>`` from the page's own values, and its cell metadata holds that same text: alt text
+    is metadata, which nbval does not compare, while nbval re-checks the glued output."""
+    import ast
+
+    notebook = load(page)
+    glued = {}
+    for cell in notebook["cells"]:
+        for output in cell.get("outputs", []):
+            name = output.get("metadata", {}).get("scrapbook", {}).get("name", "")
+            if name.startswith("alt_"):
+                text = output["data"]["application/papermill.record/text/plain"]
+                glued["fig-" + name.removeprefix("alt_").replace("_", "-")] = ast.literal_eval(text)
+    assert set(figures) <= set(glued), f"{page.name} glues no alt text for {sorted(set(figures) - set(glued))}"
+    for cell in notebook["cells"]:
+        name = cell["metadata"].get("mystnb", {}).get("figure", {}).get("name")
+        if name in figures:
+            assert cell["metadata"]["mystnb"]["image"]["alt"] == glued[name], (
+                f"{name}: the alt text in the cell metadata differs from the one the page glues; after executing "
+                "the notebook, copy the glued text into the figure cell's mystnb.image.alt")

@@ -165,33 +165,12 @@ def test_greedy_completion_matches_chapter_1_generate_and_stops():
     assert I.complete(model, tokenizer, prompt, max_new_tokens=20, temperature=0, stop=[stop]) == expected[: expected.index(stop)]
 
 
-def _glued_alt_texts(notebook):
-    """The alt texts a notebook glues as ``alt_<figure name>``, by figure name (``fig-...``)."""
-    import ast
-
-    glued = {}
-    for cell in notebook["cells"]:
-        for output in cell.get("outputs", []):
-            name = output.get("metadata", {}).get("scrapbook", {}).get("name", "")
-            if name.startswith("alt_"):
-                text = output["data"]["application/papermill.record/text/plain"]
-                glued["fig-" + name.removeprefix("alt_").replace("_", "-")] = ast.literal_eval(text)
-    return glued
-
-
 @pytest.mark.parametrize("page, figures", [("icl-measured.ipynb", {"fig-icl-accuracy", "fig-icl-depth"}),
                                            ("limits.ipynb", {"fig-window-limit"})])
 def test_alt_text_of_accuracy_figures_is_built_from_the_computed_values(page, figures):
     """The figure's alt text is the string the page glues from its own numbers (nbval re-checks the glue)."""
-    import json
     from pathlib import Path
 
-    notebook = json.loads((Path(__file__).parents[1] / "chapters/02-in-context-learning" / page).read_text())
-    glued = _glued_alt_texts(notebook)
-    assert figures <= set(glued), f"{page} glues no alt text for {sorted(figures - set(glued))}"
-    for cell in notebook["cells"]:
-        name = cell["metadata"].get("mystnb", {}).get("figure", {}).get("name")
-        if name in glued:
-            assert cell["metadata"]["mystnb"]["image"]["alt"] == glued[name], (
-                f"{name}: the alt text in the cell metadata differs from the one the page glues; after executing "
-                "the notebook, copy the glued text into the figure cell's mystnb.image.alt")
+    from conftest import assert_alt_texts_are_glued
+
+    assert_alt_texts_are_glued(Path(__file__).parents[1] / "chapters/02-in-context-learning" / page, figures)

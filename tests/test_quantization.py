@@ -268,31 +268,12 @@ def test_committed_results_hold_the_clipped_and_frozen_scale_runs():
         assert row["qat_frozen_scale_val_loss"] > 0
 
 
-def _glued_alt_texts(notebook):
-    """The alt texts a notebook glues as ``alt_<figure name>``, by figure name (``fig-...``)."""
-    import ast
-
-    glued = {}
-    for cell in notebook["cells"]:
-        for output in cell.get("outputs", []):
-            name = output.get("metadata", {}).get("scrapbook", {}).get("name", "")
-            if name.startswith("alt_"):
-                text = output["data"]["application/papermill.record/text/plain"]
-                glued["fig-" + name.removeprefix("alt_").replace("_", "-")] = ast.literal_eval(text)
-    return glued
-
-
 @pytest.mark.parametrize("page, figure", [("quantization-aware-training.ipynb", "fig-qat-results"),
                                           ("why-bf16.ipynb", "fig-format-ranges")])
 def test_alt_text_that_states_numbers_is_built_from_the_computed_values(page, figure):
     """The figure's alt text is the string the page glues from its own numbers (nbval re-checks the glue)."""
-    import json
     from pathlib import Path
 
-    notebook = json.loads((Path(__file__).parents[1] / "chapters/05-quantization" / page).read_text())
-    glued = _glued_alt_texts(notebook)
-    assert figure in glued, f"{page} glues no alt_{figure.removeprefix('fig-').replace('-', '_')}"
-    (cell,) = [c for c in notebook["cells"] if c["metadata"].get("mystnb", {}).get("figure", {}).get("name") == figure]
-    assert cell["metadata"]["mystnb"]["image"]["alt"] == glued[figure], (
-        f"{figure}: the alt text in the cell metadata differs from the one the page glues; after executing the "
-        "notebook, copy the glued text into the figure cell's mystnb.image.alt")
+    from conftest import assert_alt_texts_are_glued
+
+    assert_alt_texts_are_glued(Path(__file__).parents[1] / "chapters/05-quantization" / page, {figure})

@@ -341,34 +341,13 @@ def test_exercise_model_answer_states_numbers_computed_from_the_proposals():
     assert not missing, f"the model answer should state {missing}"
 
 
-def _glued_alt_texts(notebook):
-    """The alt texts a notebook glues as ``alt_<figure name>``, by figure name (``fig-...``)."""
-    import ast
-
-    glued = {}
-    for cell in notebook["cells"]:
-        for output in cell.get("outputs", []):
-            name = output.get("metadata", {}).get("scrapbook", {}).get("name", "")
-            if name.startswith("alt_"):
-                text = output["data"]["application/papermill.record/text/plain"]
-                glued["fig-" + name.removeprefix("alt_").replace("_", "-")] = ast.literal_eval(text)
-    return glued
-
-
 @pytest.mark.parametrize("page, figures", [("significance-of-scale.ipynb", {"fig-gpt3-few-shot", "fig-model-sizes"}),
                                            ("counting-parameters.ipynb", {"fig-shortcut-ratio"}),
                                            ("scaling-laws.ipynb", {"fig-chinchilla-valley"})])
 def test_alt_text_with_numbers_is_the_one_the_page_glues(page, figures):
     """A figure whose alt text states values has it built from the page's data (nbval re-checks the glue)."""
-    import json
     from pathlib import Path
 
-    notebook = json.loads((Path(__file__).parents[1] / "chapters/03-scale" / page).read_text())
-    glued = _glued_alt_texts(notebook)
-    assert figures <= set(glued), f"{page} glues no alt text for {sorted(figures - set(glued))}"
-    for cell in notebook["cells"]:
-        name = cell["metadata"].get("mystnb", {}).get("figure", {}).get("name")
-        if name in glued:
-            assert cell["metadata"]["mystnb"]["image"]["alt"] == glued[name], (
-                f"{name}: the alt text in the cell metadata differs from the one the page glues; after executing "
-                "the notebook, copy the glued text into the figure cell's mystnb.image.alt")
+    from conftest import assert_alt_texts_are_glued
+
+    assert_alt_texts_are_glued(Path(__file__).parents[1] / "chapters/03-scale" / page, figures)

@@ -64,6 +64,13 @@ FILL = """(answers) => {
   }
   return filled;
 }"""
+STANDING = """() => {  // what a step that did not end left behind: the kernel's state, each code cell's run
+  const kernel = window.panel?.sessionContext.session?.kernel;
+  const cells = window.panel ? Array.from({length: window.panel.content.model.cells.length},
+    (_, i) => window.panel.content.model.cells.get(i)).filter(c => c.type === 'code') : [];
+  return {kernel: kernel?.status, connection: kernel?.connectionStatus,
+          cells: cells.map(c => [c.executionCount, c.outputs.toJSON().map(o => o.ename ?? o.output_type).join(',')])};
+}"""
 KERNEL_SAYS = """async (code) => {
   const future = window.panel.sessionContext.session.kernel.requestExecute({code});
   let text = '';
@@ -202,9 +209,12 @@ def test_the_students_loop(lab, assignment):
 
 def _step(page, function, arg=None):
     """Run the JavaScript ``function`` on ``arg`` in the page; fail when it takes longer than a step may."""
-    return page.evaluate(f"""async ([arg, ms]) => Promise.race([({function})(arg),
-        new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer in ${{ms}} ms`)), ms))])""",
-                         [arg, STEP_MS])
+    try:
+        return page.evaluate(f"""async ([arg, ms]) => Promise.race([({function})(arg),
+            new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer in ${{ms}} ms`)), ms))])""",
+                             [arg, STEP_MS])
+    except Exception as error:
+        raise AssertionError(f"{error}\nwhere the notebook stood: {page.evaluate(STANDING)}") from error
 
 
 def _all_outputs(page):

@@ -102,15 +102,11 @@ def grade_into_fresh_gradebook(root, path):
     return graded
 
 
-def test_two_gradebooks_and_check_agree_part_by_part(corpus, tmp_path):
-    """The same class graded into two fresh gradebooks (two keys, so two draws of the random cases)
-    gets the same verdicts, part by part and check by check, and so does ``check`` (a third key)."""
+def test_grade_and_check_agree_part_by_part(corpus, tmp_path):
+    """The same class graded into a fresh gradebook and checked by ``check`` (two keys, so two draws
+    of the random cases) gets the same verdicts, part by part and check by check."""
     root, submissions = corpus
     graded = grade_into_fresh_gradebook(root, tmp_path / "gradebook.db")
-    regraded = grade_into_fresh_gradebook(root, tmp_path / "another-gradebook.db")
-    differ = [f"{key}: {verdict(graded[key])}\n  then {verdict(regraded[key])}"
-              for key in graded if verdict(graded[key]) != verdict(regraded[key])]
-    assert not differ, f"{len(differ)} submissions graded differently by two gradebooks:\n" + "\n".join(differ)
     runner = Worker(0, LIMITS, sandbox=True)
     wrong = []
     try:

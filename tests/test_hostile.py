@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder import batch, course
+from autograder import batch, course, gradescope
 from autograder.gradebook import GradeStore, sqlite_url
+from autograder.spec import load_spec
 from autograder.worker import Limits
 
 from conftest import REPO, adopt_orphans, descendants, load, write_submission
@@ -25,7 +26,8 @@ ASSIGNMENT = "01-transformers"
 WORKERS = 2
 LIMITS = Limits(cell_seconds=5, notebook_seconds=20, memory_bytes=2**30, output_bytes=8 * 2**20,
                 tmp_bytes=64 * 2**20, processes=32)
-SLACK_SECONDS = 10
+SLACK_SECONDS = 20  # a worker's restart, and after a timeout the timing of the course's answers to that step
+# (grading.reference_seconds), each several seconds on 2 loaded cores
 
 
 def running():
@@ -125,6 +127,17 @@ def test_timeouts_stop_soon(corpus):
     """A cell that never returns costs its cell limit and a little (a worker's restart), not the notebook's."""
     for name in ("infinite_loop", "swallow_interrupt", "fork_bomb"):
         assert corpus["results"][name]["seconds"] < LIMITS.notebook_seconds, name
+
+
+def test_gradescope_reports_each_entry_as_grade_scores_it(corpus):
+    """What Gradescope's results file says of each entry (``gradescope.results_json``, which
+    ``run_autograder`` writes from the same grading): the score ``grade`` must give it, and its flag."""
+    spec = load_spec(course.source_notebook(ASSIGNMENT), ASSIGNMENT)
+    for name in hostile.CASES:
+        result, expect = corpus["results"][name], corpus["expected"][name]
+        results = gradescope.results_json(spec, result, [], result["seconds"], True)
+        assert results["score"] == expect.score == sum(t["score"] for t in results["tests"]), (name, results["output"])
+        assert expect.flag in results["output"], (name, results["output"])
 
 
 def test_without_sandbox_nothing_hangs(tmp_path, released):

@@ -95,9 +95,9 @@ class PortableWorker(Worker):
         except subprocess.TimeoutExpired:  # its output ended, yet it runs on: say what was seen
             return failure
 
-    def run_submission(self, drive, seconds=None):
+    def run_submission(self, drive, seconds=None, warm=()):
         """:meth:`worker.Worker.run_submission` in a fresh runner, which ends with the submission."""
-        failure = super().run_submission(drive, seconds)
+        failure = super().run_submission(drive, seconds, warm)
         self.kill()  # the runner exits after one submission: the next one starts another
         return failure
 

@@ -300,9 +300,11 @@ class Worker:
         self._notebook_deadline += seconds
 
     # -- one submission ---------------------------------------------------------------------
-    def run_submission(self, drive, seconds=None):
+    def run_submission(self, drive, seconds=None, warm=()):
         """Run ``drive(self)`` for one submission in a fresh child of the runner, within ``seconds``
         (default: the notebook's limit; less where a restarted notebook has used some of it).
+        ``warm`` names what the runner prepares once before forking, for this job and later ones
+        (``"optimizers"``: see ``sandbox/runner.py``'s ``warm_optimizers``).
 
         ``drive`` sends ``cell`` and ``call`` requests through :meth:`request` and keeps what it
         learns itself. Returns ``None``, or the :class:`Failure` that stopped the submission (a
@@ -311,7 +313,7 @@ class Worker:
         failure or an exception of ``drive`` kills the runner, so no reply can be left unread.
         """
         self._job += 1
-        job = {"op": "start", "job": self._job, "limits": asdict(self.limits)}
+        job = {"op": "start", "job": self._job, "limits": asdict(self.limits), "warm": sorted(warm)}
         if self.sandbox and os.geteuid() == 0:
             job["uid"] = FIRST_UID + self.index
         try:

@@ -34,7 +34,7 @@ class ScriptedWorker:
         self.deadline = None
         self.hung_at = None  # the index of the hanging part's tests, once it hung
 
-    def run_submission(self, drive, seconds=None):
+    def run_submission(self, drive, seconds=None, warm=()):
         self.deadline = time.monotonic() + min(seconds or self.limits.notebook_seconds, self.limits.notebook_seconds)
         try:
             drive(self)

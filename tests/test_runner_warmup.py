@@ -1,0 +1,31 @@
+"""The sandbox's runner prepares once, before forking, what a job's hidden checks need, and only
+that: the first optimizer imports torch._dynamo (a second of every runner's start otherwise), so the
+runner makes one for the jobs whose checks watch optimizers (``grading.warm_for``) and for none else.
+"""
+
+from autograder import course, grading
+from autograder.spec import load_spec
+from autograder.worker import Limits, Worker
+
+LIMITS = Limits(cell_seconds=20, notebook_seconds=60)
+DYNAMO_IMPORTED = "import sys\nassert 'torch._dynamo' in sys.modules"
+
+
+def test_only_chapter_4_watches_optimizers():
+    warm = {a: grading.warm_for(load_spec(course.source_notebook(a), a)) for a in course.assignments()}
+    assert warm == {a: ("optimizers",) if a == "04-gpu-memory" else () for a in course.assignments()}
+
+
+def test_the_runner_warms_optimizers_for_the_jobs_that_ask_and_keeps_them_warm():
+    worker = Worker(0, LIMITS)
+    seen = []
+    try:
+        for warm in ((), ("optimizers",), ()):
+            replies = []
+            failure = worker.run_submission(
+                lambda w: replies.append(w.request({"op": "cell", "index": 0, "source": DYNAMO_IMPORTED})), warm=warm)
+            assert failure is None, failure.reason
+            seen.append(replies[0][0]["ok"])
+    finally:
+        worker.close()
+    assert seen == [False, True, True]  # none before the first job that asks; every child after it

@@ -475,14 +475,22 @@ def _noting_kernel(name, original, tensor_positions):
     return kernel
 
 
-def _dtypes(values):
-    """The dtypes of the tensors among ``values``, one level into tuples and lists."""
-    found = set()
-    for value in values:
-        for item in value if isinstance(value, (tuple, list)) else (value,):
+def _note_dtypes(note, args, result):
+    """``note`` the dtype of each tensor among ``args`` and ``result``, one level into tuples and
+    lists. Run on every call of torch's API while dtypes are watched: written for speed."""
+    if isinstance(result, torch.Tensor):
+        note(result.dtype)
+    elif isinstance(result, (tuple, list)):
+        for item in result:
             if isinstance(item, torch.Tensor):
-                found.add(item.dtype)
-    return found
+                note(item.dtype)
+    for value in args:
+        if isinstance(value, torch.Tensor):
+            note(value.dtype)
+        elif isinstance(value, (tuple, list)):
+            for item in value:
+                if isinstance(item, torch.Tensor):
+                    note(item.dtype)
 
 
 def watch_functions(names):
@@ -653,9 +661,9 @@ class _FunctionRecorder(TorchFunctionMode):
         elif recording.watches_methods:
             recording.operators.add(_cached(FUNCTION_NAMES, func, lambda: resolve_name(func) or getattr(
                 func, "__qualname__", type(func).__name__)))
-        result = func(*args, **(kwargs or {}))
+        result = func(*args, **kwargs) if kwargs else func(*args)
         if recording.watches_dtypes:  # a tensor of a new dtype is returned by the call that made it, or
-            recording.dtypes.update(_dtypes((*args, result)))  # given to the first that sees it (from numpy)
+            _note_dtypes(recording.dtypes.add, args, result)  # given to the first that sees it (from numpy)
         return result
 
 

@@ -1,6 +1,7 @@
 """The instructor's command line: ``python -m autograder {release,check,grade,manual,feedback,export,gradescope}``."""
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -135,8 +136,6 @@ def _check(args):
 
 def _grade(args):
     from autograder import worker
-    from autograder.batch import grade_all
-    from autograder.gradebook import GradeStore
 
     if not args.submissions.is_dir():
         print(f"error: {args.submissions} is not a folder of <student>/<assignment>/ notebooks", file=sys.stderr)
@@ -163,12 +162,26 @@ def _grade(args):
         return 2
     limits = worker.Limits(cell_seconds=args.cell_timeout, notebook_seconds=args.notebook_timeout,
                            memory_bytes=args.memory_mb * 2**20, tmp_bytes=args.tmp_mb * 2**20)
-    with GradeStore(args.db) as store:
+    # the runners start now, from this thread, and load torch while this process imports the grader;
+    # no more of them than there are <student>/<assignment> folders
+    folders = sum(1 for folder in args.submissions.glob("*/*") if folder.is_dir())
+    count = min(args.workers or os.cpu_count() or 1, folders)
+    runners = [] if args.dask_scheduler or not count else worker.launch_runners(count, limits, not args.no_sandbox)
+    try:
+        from autograder.batch import grade_all
+        from autograder.gradebook import GradeStore
+
+        store = GradeStore(args.db)
+    except BaseException:
+        for runner in runners:
+            runner.close()
+        raise
+    with store:
         try:
             summary = grade_all(args.submissions, store, workers=args.workers, limits=limits,
                                 sandbox=not args.no_sandbox, force=args.force, assignments=args.assignment,
                                 scheduler=args.dask_scheduler, due=due, due_dates=due_dates,
-                                penalty_per_day=args.late_penalty_per_day)
+                                penalty_per_day=args.late_penalty_per_day, runners=runners)
         except KeyboardInterrupt:
             print("interrupted: every submission graded so far is saved; run the same command to resume",
                   file=sys.stderr)

@@ -63,8 +63,11 @@ def find_submissions(root, assignments=None):
 
 def grade_all(submissions_dir, store, *, workers=None, limits=Limits(), sandbox=True, force=False,
               assignments=None, scheduler=None, chapters=course.CHAPTERS, progress=True, due=None,
-              due_dates=None, penalty_per_day=0.0):
+              due_dates=None, penalty_per_day=0.0, runners=None):
     """Grade every submission under ``submissions_dir`` into ``store``; return a summary dict.
+
+    ``runners`` are workers launched already (``worker.launch_runners``), used instead of new ones
+    and closed at the end, used or not.
 
     ``due`` (a timezone-aware datetime), or an assignment's entry in ``due_dates``, records each
     submission's minutes late, and
@@ -74,13 +77,15 @@ def grade_all(submissions_dir, store, *, workers=None, limits=Limits(), sandbox=
     owner = run_owner()
     try:
         return _grade_all(submissions_dir, store, owner, workers, limits, sandbox, force, assignments, scheduler,
-                          chapters, progress, due, due_dates or {}, penalty_per_day)
+                          chapters, progress, due, due_dates or {}, penalty_per_day, runners or [])
     finally:
         store.release_claims(owner)
+        for runner in runners or []:
+            runner.close()
 
 
 def _grade_all(submissions_dir, store, owner, workers, limits, sandbox, force, assignments, scheduler, chapters,
-               progress, due, due_dates, penalty_per_day):
+               progress, due, due_dates, penalty_per_day, runners):
     submissions = find_submissions(submissions_dir, assignments)
     specs = {}
     for name in sorted({s.assignment for s in submissions}):
@@ -127,7 +132,7 @@ def _grade_all(submissions_dir, store, owner, workers, limits, sandbox, force, a
     if scheduler:
         results = distributed.grade_on_cluster(todo, scheduler, limits, sandbox)
     else:
-        results = _grade_locally(todo, limits, sandbox, workers)
+        results = _grade_locally(todo, limits, sandbox, workers, runners)
     desc = f"grading ({elsewhere} claimed by another run)" if elsewhere else "grading"
     try:
         with tqdm(total=len(todo), unit="submission", desc=desc, disable=not progress) as bar:
@@ -149,15 +154,16 @@ def _grade_all(submissions_dir, store, owner, workers, limits, sandbox, force, a
     return summary
 
 
-def _grade_locally(todo, limits, sandbox, workers):
-    """Yield ``(submission, spec, result)`` as each prepared job of ``todo`` finishes, on local workers.
+def _grade_locally(todo, limits, sandbox, workers, runners=()):
+    """Yield ``(submission, spec, result)`` as each prepared job of ``todo`` finishes, on local workers
+    (the ``runners`` launched already, as many as are needed, else new ones).
 
     Closing the generator (Ctrl-C in the caller's loop) cancels what has not started and
     kills the workers, so nothing is left running.
     """
     n_workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     idle = queue.SimpleQueue()
-    all_workers = [Worker(i, limits, sandbox) for i in range(n_workers)]
+    all_workers = list(runners[:n_workers]) or [Worker(i, limits, sandbox) for i in range(n_workers)]
     for w in all_workers:
         idle.put(w)
     stopping = threading.Event()

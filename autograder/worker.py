@@ -130,6 +130,16 @@ def check_sandbox():
                                  "(it needs unprivileged user namespaces, or root)")
 
 
+def launch_runners(count, limits, sandbox=True):
+    """``count`` workers whose runners start now, from this thread, which must outlive the grading:
+    they load torch while the caller goes on (its own imports, reading the submissions), and
+    :meth:`Worker.run_submission` waits until they are ready."""
+    workers = [Worker(i, limits, sandbox) for i in range(count)]
+    for worker in workers:
+        worker.launch()
+    return workers
+
+
 class Worker:
     """One sandboxed runner; ``run_submission`` gives it a job and restarts it when needed."""
 

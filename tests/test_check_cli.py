@@ -24,42 +24,17 @@ from conftest import answered, load, solution_ids, write_submission
 
 sys.path.insert(0, str(Path(__file__).parent / "corpus"))
 import classroom  # noqa: E402
-import mistakes  # noqa: E402
-
-CATALOGUES = {module.ASSIGNMENT: module for module in mistakes.catalogues()}
 
 ASSIGNMENT = "01-transformers"
 PER_ASSIGNMENT = 4  # one of each kind of classroom.KINDS per exercise
 LIMITS = Limits(cell_seconds=20, notebook_seconds=120, memory_bytes=2**30, tmp_bytes=64 * 2**20)
-def catalogue(exercise):
-    """Notebooks of the catalogue of mistakes (``corpus/mistakes/``): one whose every autograded part
-    holds the catalogue's independent right answer, which must earn every point, and, for each k,
-    one whose every part holds its k-th mistake, which must earn none."""
-    module = CATALOGUES[exercise.assignment]
-
-    def notebook(sources):
-        nb = exercise.notebook(exercise.answers)
-        for function, source in sources.items():
-            gid = exercise.cell_of[function]
-            next(c for c in nb["cells"] if classroom._gid(c) == gid)["source"] = source
-        return json.dumps(nb).encode()
-
-    score, part_scores = exercise.expected(exercise.answers)
-    found = [classroom.Submission("catalogue-independent", exercise.assignment, notebook(module.RIGHT),
-                                  "graded", score, part_scores)]
-    zero = tuple((gid, 0.0) for gid, _ in part_scores)
-    for k in range(max(len(wrong) for wrong in module.MISTAKES.values())):
-        sources = {function: list(wrong.values())[k % len(wrong)] for function, wrong in module.MISTAKES.items()}
-        found.append(classroom.Submission(f"catalogue-mistakes{k}", exercise.assignment, notebook(sources),
-                                          "graded", 0.0, zero))
-    return found
 
 
 @pytest.fixture(scope="module")
 def corpus(released, tmp_path_factory):
     exercises, context = classroom.exercises_and_context(released)
     submissions = classroom.build_class(exercises, PER_ASSIGNMENT, context)
-    submissions += [s for e in exercises for s in catalogue(e)]
+    submissions += [s for e in exercises for s in classroom.catalogue(e)]
     root = tmp_path_factory.mktemp("class")
     for sub in submissions:
         write_submission(root, sub.student, sub.assignment, sub.data)

@@ -28,6 +28,7 @@ from autograder import course
 from autograder.spec import load_spec
 
 import hostile
+import mistakes
 
 KINDS = ("right", "blank", "partial", "wrong")
 # hostile entries that end quickly (no timeout or memory bomb) and need no host resources
@@ -168,6 +169,30 @@ def build_class(exercises, per_assignment, hostile_context=None):
             submissions.append(Submission(f"hostile-{name}", "01-transformers", data, expect.status,
                                           expect.score, ()))
     return submissions
+
+
+def catalogue(exercise):
+    """Notebooks of the catalogue of mistakes (``corpus/mistakes/``): one whose every autograded part
+    holds the catalogue's independent right answer, which must earn every point, and, for each k,
+    one whose every part holds its k-th mistake, which must earn none."""
+    module = next(m for m in mistakes.catalogues() if m.ASSIGNMENT == exercise.assignment)
+
+    def notebook(sources):
+        nb = exercise.notebook(exercise.answers)
+        for function, source in sources.items():
+            gid = exercise.cell_of[function]
+            next(c for c in nb["cells"] if _gid(c) == gid)["source"] = source
+        return json.dumps(nb).encode()
+
+    score, part_scores = exercise.expected(exercise.answers)
+    found = [Submission("catalogue-independent", exercise.assignment, notebook(module.RIGHT),
+                        "graded", score, part_scores)]
+    zero = tuple((gid, 0.0) for gid, _ in part_scores)
+    for k in range(max(len(wrong) for wrong in module.MISTAKES.values())):
+        sources = {function: list(wrong.values())[k % len(wrong)] for function, wrong in module.MISTAKES.items()}
+        found.append(Submission(f"catalogue-mistakes{k}", exercise.assignment, notebook(sources),
+                                "graded", 0.0, zero))
+    return found
 
 
 def exercises_and_context(released_dir):

@@ -11,7 +11,8 @@ import time
 from bench import ENV, REPO
 
 BENCHMARKS = ["book", "notebooks", "grading", "grading_load", "check", "offline", "train_gpt", "train_icl",
-              "gpu_memory", "scaling", "similarity", "mutation", "recording"]
+              "gpu_memory", "scaling", "similarity", "mutation", "recording",
+              "portable"]
 
 
 def main(names):

@@ -19,8 +19,8 @@ must agree. The corpus, per assignment:
 
 Ordinary notebooks are checked under ``check``'s own limits (``Limits()``); the hostile ones under the
 test's short limits, so that a hang costs seconds. Where the corpus states a notebook's result
-without a guess (hostile entries, right and blank answers, the catalogue, independent answers), both
-ways must also get it, so that they cannot agree by being wrong alike. Writes
+without a guess (hostile entries, right and blank answers, the catalogue, disguised and independent
+answers), both ways must also get it, so that they cannot agree by being wrong alike. Writes
 ``bench/results/portable.json``; exits 1 on any disagreement or unexpected result.
 """
 
@@ -45,7 +45,7 @@ from conftest import load, write_submission  # noqa: E402
 from test_portable_check import LIMITS as HOSTILE_LIMITS, SEED_KEY, THREADS, verdict  # noqa: E402
 
 CHECK_LIMITS = Limits()  # what `python -m autograder check` grades under
-PER_ASSIGNMENT = 8  # two of each of classroom.KINDS: the second partial answers one cell, the second wrong nudges another function
+PER_ASSIGNMENT = 8  # two of each of classroom.KINDS: a partial answer of one cell, a second nudged function
 NO_PROCESS_LIMIT = ("forks processes; only the sandbox limits their number (the portable check sets no "
                     "process limit: outside a user namespace it counts all of the student's own programs)")
 NEEDS_SANDBOX = {
@@ -70,11 +70,11 @@ def with_answers(exercise, answers):
 
 
 def corpus(released, root):
-    """Write every notebook under ``root``; return ``[(name, assignment, corpus, path, limits)]``, the
+    """Write every notebook under ``root``; return ``[(name, assignment, corpus, path, limits, expect)]``, the
     hostile first (the slowest: the threads then end together), and ``{hostile name: reason}`` left out.
     ``expect`` is the ``(status, score)`` the corpus states where it needs no guess at which parts an
-    answer affects (as ``tests/test_check_cli.py``'s ``sure``), else None: agreeing, both ways must
-    also be right."""
+    answer affects (as ``tests/test_check_cli.py``'s ``sure``; a disguise flags its part and zeroes the
+    parts it names), else None: agreeing, both ways must also be right."""
     exercises, _ = classroom.exercises_and_context(released)
     by_name = {e.assignment: e for e in exercises}
     found = []  # (name, assignment, corpus, notebook bytes or dict, limits, expect)
@@ -95,8 +95,10 @@ def corpus(released, root):
         for sub in classroom.catalogue(exercise):
             found.append((sub.student, sub.assignment, "mistakes", sub.data, CHECK_LIMITS, (sub.status, sub.score)))
     for name, entry in disguised.DISGUISES.items():
-        nb = with_answers(by_name[entry.assignment], {entry.cell: entry.source})
-        found.append((f"disguised-{name}", entry.assignment, "disguised", nb, CHECK_LIMITS, None))
+        exercise = by_name[entry.assignment]
+        nb = with_answers(exercise, {entry.cell: entry.source})
+        score = sum(p.points for p in exercise.parts if p.grade_id not in entry.zero)
+        found.append((f"disguised-{name}", entry.assignment, "disguised", nb, CHECK_LIMITS, ("flagged", score)))
     for assignment, answers in disguised.INDEPENDENT.items():
         nb = with_answers(by_name[assignment], answers)
         found.append(("disguised-independent", assignment, "disguised", nb, CHECK_LIMITS,

@@ -144,10 +144,12 @@ def max_batch_size(gpu_bytes, n_params, activation_bytes_per_sample, precision="
 
 
 def adamw_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay):
-    """One AdamW update (Loshchilov & Hutter, 2019), as ``torch.optim.AdamW`` computes it.
+    """One AdamW update, as ``torch.optim.AdamW`` computes it.
 
-    ``step`` counts updates from 1. The weight decay is decoupled: it shrinks the parameter by
-    ``lr * weight_decay`` instead of entering the gradient. Returns the new
+    ``step`` counts updates from 1. The weight decay is decoupled (Loshchilov & Hutter, 2019): it
+    shrinks the parameter instead of entering the gradient. PyTorch's implementation shrinks it by
+    ``lr * weight_decay``; the paper's Algorithm 2 scales the decay by the schedule multiplier,
+    not by the learning rate. Returns the new
     ``(param, exp_avg, exp_avg_sq)``, each of ``param``'s shape; the inputs are not modified.
     """
     param = param * (1 - lr * weight_decay)

@@ -304,7 +304,10 @@ def _search(browser, root):
     results = {}
     for chapter, term in _chapter_terms().items():
         page.goto(f"{root}search.html?q={term}", wait_until="load")
-        page.wait_for_selector("#search-results ul.search li", timeout=15000)
+        # Sphinx lists the results one at a time (5 ms apart), then says so: read them all, not the first few
+        page.wait_for_function("() => /Search finished|did not match/.test("
+                               "document.querySelector('#search-results .search-summary')?.innerText ?? '')",
+                               timeout=15000)
         results[chapter] = [a.get_attribute("href") for a in page.query_selector_all("#search-results ul.search li a")]
     page.close()
     return results

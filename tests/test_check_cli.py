@@ -73,7 +73,8 @@ def grade_into_fresh_gradebook(root, path):
     with GradeStore(sqlite_url(path)) as store:
         summary = batch.grade_all(root, store, workers=2, limits=LIMITS, progress=False)
         graded = {(r["student"], r["assignment"]): r for r in store.results()}
-    assert summary["error"] == 0, summary
+    errors = {key: r.get("grader_faults") for key, r in graded.items() if r["status"] == "error"}
+    assert summary["error"] == 0, f"{summary}: the grader's faults: {errors}"
     return graded
 
 

@@ -111,7 +111,8 @@ def watch_plan(forbid_ops):
     """What the sandbox watches while a hidden check calls an answer whose part forbids ``forbid_ops``
     (``sandbox/runner.py``, ``Recording``): ATen ``operators`` by their kernels, torch's Python
     ``functions`` by wrappers, ``torch.Tensor`` ``methods`` by a function mode, ``optimizers`` by
-    their ``step`` and ``dtypes`` by the same mode; each watch only where the part names one."""
+    their ``step`` and ``dtypes`` by the kernels that make or convert tensors; each watch only where
+    the part names one."""
     kinds = {"operators": [], "functions": [], "methods": False, "optimizers": False, "dtypes": False}
     for op in forbid_ops:
         if "::" in op:
@@ -132,7 +133,7 @@ def recording_problem(recording, n_cases, answered, forbid_ops, function):
 
     ``recording`` is the sandbox's report: ``operators`` (names), ``escapes`` (audit events),
     ``calls`` and ``probes`` (two per call for each watch of :func:`watch_plan`'s plan: ``kernel``
-    always, ``function`` for its mode). The grader sent ``n_cases`` cases, and the
+    always, ``function`` for the mode that watches methods, ``dtype`` for the dtype watch). The grader sent ``n_cases`` cases, and the
     function was called on each of them, or on none when no case came back answered (the notebook
     defines no such function). Anything else than the report an untouched runner sends means the
     answer tampered with the recording.
@@ -144,7 +145,7 @@ def recording_problem(recording, n_cases, answered, forbid_ops, function):
     if not (calls == n_cases or (calls == 0 and not answered)):
         return tampered
     plan = watch_plan(forbid_ops)
-    watches = ["kernel"] + ["function"] * (plan["methods"] or plan["dtypes"])
+    watches = ["kernel"] + ["function"] * plan["methods"] + ["dtype"] * plan["dtypes"]
     probes, operators, escapes = recording.get("probes"), recording.get("operators"), recording.get("escapes")
     if probes != {watch: 2 * calls for watch in watches}:
         return tampered

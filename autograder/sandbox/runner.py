@@ -30,6 +30,7 @@ import _thread
 import ast
 import contextlib
 import ctypes
+import gc
 import linecache
 import os
 import shutil
@@ -60,9 +61,10 @@ PROTECTED_PACKAGES = ("solutions", "autograder")
 ESCAPE_EVENTS = frozenset({"os.fork", "os.forkpty", "os.posix_spawn", "os.exec", "os.system", "os.spawn",
                            "subprocess.Popen", "sys.setprofile", "sys.settrace", "ctypes.dlopen", "ctypes.dlsym"})
 PROBE = torch.ops.aten.alias.default  # the operator the recording's probes run
-WARM_PLAN = {"operators": [], "functions": [], "methods": True, "optimizers": True, "dtypes": True}
+WARM_PLAN = {"operators": [], "functions": [], "methods": True, "optimizers": True, "dtypes": False}
 HANDLER_CODE = torch.overrides.handle_torch_function.__code__  # taken before any submitted code runs
 OPTIMIZERS_WARM = False  # whether this process has made and stepped an optimizer (warm_optimizers)
+CALL_BOXED = torch._C._SafeKernelFunction.call_boxed  # taken before guard_dtype_routes notes its use
 
 
 def die_with_parent():
@@ -106,6 +108,7 @@ def main(alone=False):
         os.dup2(os.open(os.devnull, os.O_RDWR), fd)
     with Recording(WARM_PLAN):  # the mode's first use builds torch's table of API names: once, here,
         torch.zeros(1).add(1)  # before the children fork (and cannot write its caches)
+    guard_dtype_routes()  # once, before any submission's code: every child inherits the guards
     send({"op": "ready", "pid": os.getpid(), "root": _is_root()})
     while True:
         try:
@@ -331,17 +334,19 @@ class Recording:
       (``torch.nn.functional.multi_head_attention_forward``), replaced in every module that holds
       them by a wrapper that notes the call (:func:`watch_functions`).
     - ``methods``: ``torch.Tensor`` methods, which no module holds, seen by a ``TorchFunctionMode``.
-    - ``dtypes``: the dtypes (``dtype torch.bfloat16``) of the tensors that any call of torch's API
-      takes or returns, seen by the same mode: a tensor of a new dtype is returned by the call that
-      made it, a conversion, a view or a factory (``x.to(torch.bfloat16)``, ``x.view(torch.int16)``,
-      ``torch.empty(n, dtype=...)``), or an operator under ``autocast``; one that torch makes
-      unseen (``torch.from_numpy``, ``torch.frombuffer``) is seen by the first call it is given to.
+    - ``dtypes``: the dtypes (``dtype torch.bfloat16``) of the tensors that the answer's calls make
+      or convert, seen where those calls enter torch's dispatcher and torch's own internal casts do
+      not (:func:`watch_dtypes`): a conversion, a dtype view, an operator given a dtype, a factory,
+      an operator under ``autocast``, and the functions that wrap memory torch did not allocate
+      (``torch.from_numpy``, ``torch.frombuffer``). The routes past those places are guarded
+      (:func:`guard_dtype_routes`).
     - ``optimizers``: an optimizer's ``step``, recorded by the classes of the optimizer
       (``torch.optim.adamw.AdamW``) through torch's global step hook (:func:`watch_optimizers`).
 
     Each recorded call is bracketed by two *probes*, one :data:`PROBE` operator run before and one
     after the student's function, which every watch in use counts instead of recording
-    (``kernel``, and ``function`` for the mode). An answer that pops a mode or
+    (``kernel``; ``function`` for the mode; ``dtype``, a conversion of the marker, for the dtype
+    watch). An answer that pops a mode or
     removes a kernel loses probes, and the grader, which expects two per call for each watch,
     flags it. The audit hook notes :data:`ESCAPE_EVENTS` during a call, and :func:`watch_threads`
     a thread started then (the modes belong to the calling thread; the kernels see every thread).
@@ -354,10 +359,13 @@ class Recording:
         watch_functions(plan["functions"])
         if plan["optimizers"]:
             watch_optimizers()
-        self.mode_types = [_FunctionRecorder] if plan["methods"] or plan["dtypes"] else []
-        self.watches_methods, self.watches_dtypes = plan["methods"], plan["dtypes"]
+        if plan["dtypes"]:
+            watch_dtypes()
+        self.mode_types = [_FunctionRecorder] if plan["methods"] else []
+        self.watches_dtypes = plan["dtypes"]
         self.operators, self.dtypes, self.escapes = set(), set(), set()
-        self.probes = {"kernel": 0} | {mode.probe: 0 for mode in self.mode_types}
+        self.probes = {"kernel": 0} | {mode.probe: 0 for mode in self.mode_types} | (
+            {"dtype": 0} if self.watches_dtypes else {})
         self.calls = 0
         self.marker = torch.empty(0)
 
@@ -369,10 +377,16 @@ class Recording:
         Recording.active = self
         self.calls += 1
         PROBE(self.marker)
+        if self.watches_dtypes:
+            DTYPE_PROBE(self.marker)
+            self.escapes.update(_routes_past_dtype_watch())
 
     def __exit__(self, *exc):
         try:
             PROBE(self.marker)
+            if self.watches_dtypes:
+                DTYPE_PROBE(self.marker)
+                self.escapes.update(_routes_past_dtype_watch(exiting=True))
         finally:  # whatever the answer left on the mode stacks goes too, so later cells run unrecorded
             Recording.active = None
             for mode in reversed(self.modes):
@@ -425,9 +439,7 @@ def watch_operators(names):
         packet = getattr(getattr(torch.ops, namespace), op, None)
         if packet is None:
             continue
-        library = KERNEL_LIBRARIES.get(namespace)
-        if getattr(library, "m", None) is None:  # none yet, or the answer destroyed it: its watches are
-            library = KERNEL_LIBRARIES[namespace] = torch.library.Library(namespace, "IMPL")  # gone, the probes say so
+        library = _library(namespace)
         for qualified in [name] if overload else [operator if o == "default" else f"{operator}.{o}"
                                                   for o in packet.overloads()]:
             if qualified in DISPATCHED:  # not an overload TorchScript alone knows (``aten::sum.int``)
@@ -441,9 +453,7 @@ def _watch_kernels(library, qualified, keys):
         if torch._C._dispatch_has_computed_kernel_for_dispatch_key(qualified, key):
             original = torch.library.get_kernel(qualified, key) if key in torch._C.DispatchKey.__members__ else None
             kernel = _noting_kernel(qualified.partition(".")[0], original, _tensor_positions(qualified))
-            with warnings.catch_warnings():  # "overriding a previously registered kernel": on purpose
-                warnings.simplefilter("ignore")
-                library.impl(qualified.partition("::")[2], kernel, key, with_keyset=True)
+            _register(library, qualified, kernel, key)
 
 
 def _tensor_positions(qualified):
@@ -458,11 +468,17 @@ def _tensor_positions(qualified):
 WRAPPED_DTYPES = {bool: torch.bool, int: torch.int64, float: torch.float64, complex: torch.complex128}
 
 
+def _rewrapped(args, tensor_positions):
+    """``args`` with each Python number at a tensor's position wrapped as a tensor again."""
+    if any(not isinstance(args[i], torch.Tensor) for i in tensor_positions if i < len(args)):
+        return tuple(torch.scalar_tensor(a, dtype=WRAPPED_DTYPES[type(a)]) if i in tensor_positions
+                     and type(a) in WRAPPED_DTYPES else a for i, a in enumerate(args))
+    return args
+
+
 def _noting_kernel(name, original, tensor_positions):
     def kernel(keyset, *args, **kwargs):
-        if any(not isinstance(args[i], torch.Tensor) for i in tensor_positions if i < len(args)):
-            args = tuple(torch.scalar_tensor(a, dtype=WRAPPED_DTYPES[type(a)]) if i in tensor_positions
-                         and type(a) in WRAPPED_DTYPES else a for i, a in enumerate(args))
+        args = _rewrapped(args, tensor_positions)
         recording = Recording.active
         if recording is not None:
             if name == PROBE_OPERATOR and recording.is_probe(args):
@@ -471,13 +487,13 @@ def _noting_kernel(name, original, tensor_positions):
                 recording.operators.add(name)
         if original is None:  # a layout whose kernels torch does not hand out (MkldnnCPU): the grader's
             raise RuntimeError(f"{name} on this tensor layout is not available in the grader")  # answers never need one
-        return original.call_boxed(keyset, *args, **kwargs)
+        return CALL_BOXED(original, keyset, *args, **kwargs)
     return kernel
 
 
 def _note_dtypes(note, args, result):
-    """``note`` the dtype of each tensor among ``args`` and ``result``, one level into tuples and
-    lists. Run on every call of torch's API while dtypes are watched: written for speed."""
+    """``note`` the dtype of each tensor among ``args`` and ``result``, and each dtype among ``args``,
+    one level into tuples and lists. Run on every call of a watched kernel: written for speed."""
     if isinstance(result, torch.Tensor):
         note(result.dtype)
     elif isinstance(result, (tuple, list)):
@@ -485,12 +501,289 @@ def _note_dtypes(note, args, result):
             if isinstance(item, torch.Tensor):
                 note(item.dtype)
     for value in args:
-        if isinstance(value, torch.Tensor):
-            note(value.dtype)
+        if isinstance(value, (torch.Tensor, torch.dtype)):
+            note(value if isinstance(value, torch.dtype) else value.dtype)
         elif isinstance(value, (tuple, list)):
             for item in value:
                 if isinstance(item, torch.Tensor):
                     note(item.dtype)
+
+
+# The dtype watch. A tensor of a dtype the answer chooses is made by a call that names the dtype or
+# converts a tensor: caught where the answer's call enters torch's dispatcher, and where torch's own
+# internal casts (the wrapped number of every ``t + 1`` goes through ``_to_copy`` and
+# ``empty_strided``) do not: at the autograd keys for operators that take a tensor, at
+# ``BackendSelect`` for factories. What reaches neither is guarded by :func:`guard_dtype_routes`.
+DTYPE_AUTOGRAD_KEYS = ("AutogradCPU", "AutogradOther", "AutogradNestedTensor", "AutogradMeta")
+DTYPE_EXTRA_OPERATORS = ("aten::copy_",)  # writes a tensor into one of another dtype
+# torch's functions that make a tensor of a chosen dtype past both keys: ``empty_strided`` (watched
+# here, not at BackendSelect, where every ``t + 1`` reaches it), the ``*_like`` factories (their
+# Python bindings skip autograd) and those that wrap memory torch did not allocate
+DTYPE_FUNCTIONS = ("empty_strided", "empty_like", "zeros_like", "ones_like", "full_like", "rand_like",
+                   "randn_like", "randint_like", "frombuffer", "from_numpy", "as_tensor", "asarray")
+DTYPE_PROBE = torch.ops.aten._to_copy.default  # the dtype watch's probe: a conversion of the marker
+DTYPES_WATCHED = False
+TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
+OWN_REGISTRATION = False  # the runner registering its own kernels (not the submission)
+
+
+def watch_dtypes():
+    """Replace, once per process, the kernel of every operator overload that takes a dtype (and
+    ``copy_``) at the keys where an answer's call enters: the autograd keys, or ``BackendSelect``
+    for a factory. Each notes the dtypes its call takes and makes, and runs the original kernel."""
+    global DTYPES_WATCHED
+    if DTYPES_WATCHED:
+        return
+    DTYPES_WATCHED = True
+    for qualified in sorted(DISPATCHED):
+        name, _, overload = qualified.partition(".")
+        try:
+            schema = torch._C._get_schema(name, overload)
+        except RuntimeError:
+            continue
+        if qualified not in DTYPE_EXTRA_OPERATORS and not any(
+                "ScalarType" in str(argument.real_type) for argument in schema.arguments):
+            continue
+        factory = not any("Tensor" in str(argument.type) for argument in schema.arguments)
+        if factory and (name == "aten::empty_strided"
+                        or not torch._C._dispatch_has_kernel_for_dispatch_key(qualified, "BackendSelect")):
+            continue
+        for key in ("BackendSelect",) if factory else DTYPE_AUTOGRAD_KEYS:
+            if torch._C._dispatch_has_computed_kernel_for_dispatch_key(qualified, key):
+                kernel = _dtype_kernel(torch.library.get_kernel(qualified, key), _tensor_positions(qualified))
+                _register(_library(name.partition("::")[0]), qualified, kernel, key)
+
+
+def _dtype_kernel(original, tensor_positions):
+    def kernel(keyset, *args, **kwargs):
+        args = _rewrapped(args, tensor_positions)
+        result = CALL_BOXED(original, keyset, *args, **kwargs)
+        recording = Recording.active
+        if recording is not None and recording.watches_dtypes:
+            if args and args[0] is recording.marker:
+                recording.probes["dtype"] += 1
+            else:
+                _note_dtypes(recording.dtypes.add, (*args, *kwargs.values()), result)
+        return result
+    return kernel
+
+
+def _noting_dtype_function(function):
+    def noting(*args, **kwargs):
+        result = function(*args, **kwargs)
+        recording = Recording.active
+        if recording is not None and recording.watches_dtypes and isinstance(result, torch.Tensor):
+            recording.dtypes.add(result.dtype)
+        return result
+    return noting
+
+
+def _noting_escape(name, function):
+    """``function``, noting its use during a dtype-watched call as a route past the watch."""
+    def noting(*args, **kwargs):
+        recording = Recording.active
+        if recording is not None and recording.watches_dtypes:
+            recording.escapes.add(f"torch's dispatch below the dtype watch ({name})")
+        return function(*args, **kwargs)
+    noting.noted = True
+    return noting
+
+
+def _noting_registration(name, method):
+    """``method`` (a registration with torch's dispatcher), whose kernels, when the submission's code
+    registers them, note each run during a dtype-watched call: they run below the autograd keys."""
+    def registering(*args, **kwargs):
+        if not OWN_REGISTRATION and _by_submission(sys._getframe(1)):
+            fallthrough = getattr(sys.modules.get("torch.library"), "fallthrough_kernel", None)
+            args = tuple(_noting_escape(f"its own kernel, registered by {name}", a)
+                         if callable(a) and a is not fallthrough else a for a in args)
+        return method(*args, **kwargs)
+    return registering
+
+
+# torch's registration API: a registration made through it (or through Python's own library, such
+# as ``contextlib``) is its caller's
+REGISTRATION_API = tuple(TORCH_DIR + path for path in ("library.py", "_library" + os.sep, "_custom_op" + os.sep))
+PYTHON_LIBRARY = os.path.dirname(contextlib.__file__) + os.sep
+
+
+def _by_submission(frame):
+    """Whether the code of ``frame`` (past :data:`REGISTRATION_API`) is the submission's: not torch's
+    own, and not an import (torch registering its kernels, or defining its classes, as a module loads)."""
+    while frame is not None and (frame.f_code.co_filename.startswith(REGISTRATION_API) or (
+            frame.f_code.co_filename.startswith(PYTHON_LIBRARY) and not frame.f_code.co_filename.startswith(TORCH_DIR))):
+        frame = frame.f_back
+    return frame is not None and not frame.f_code.co_filename.startswith((TORCH_DIR, "<frozen importlib"))
+
+
+DISPATCHING = {}  # tensor class -> the ``__torch_dispatch__`` the watch last saw it with (torch's, or noting)
+
+
+def _note_tensor_subclass(cls, **kwargs):
+    """``TensorBase.__init_subclass__``: a tensor subclass's ``__torch_dispatch__`` runs Python below
+    the autograd keys; one the submission defines notes each run during a dtype-watched call."""
+    if _by_submission(sys._getframe(1)):
+        _watch_dispatching_classes()
+    elif "__torch_dispatch__" in cls.__dict__:
+        DISPATCHING[cls] = cls.__dict__["__torch_dispatch__"]
+
+
+def _tensor_classes():
+    """Every subclass of torch's tensor type there is now."""
+    classes, found = [torch._C.TensorBase], []
+    while classes:
+        subclasses = type.__subclasses__(classes.pop())
+        classes += subclasses
+        found += subclasses
+    return found
+
+
+def _watch_dispatching_classes():
+    """Replace each tensor class's ``__torch_dispatch__`` that the watch has not seen (defined or
+    assigned since it last looked) by one that notes each run during a dtype-watched call; return
+    the names of those classes."""
+    found = []
+    for cls in _tensor_classes():
+        dispatch = cls.__dict__.get("__torch_dispatch__")
+        if dispatch is not None and DISPATCHING.get(cls) is not dispatch:
+            function = dispatch.__func__ if isinstance(dispatch, (classmethod, staticmethod)) else dispatch
+            noting = _noting_escape(f"a tensor subclass's __torch_dispatch__ ({cls.__qualname__})", function)
+            DISPATCHING[cls] = type(dispatch)(noting) if function is not dispatch else noting
+            setattr(cls, "__torch_dispatch__", DISPATCHING[cls])
+            found.append(cls.__qualname__)
+    return found
+
+
+def _routes_past_dtype_watch(exiting=False):
+    """The routes below the dtype watch open at this moment: a ``TorchDispatchMode`` on its stack, and,
+    ``exiting`` the call, a tensor subclass's ``__torch_dispatch__`` that appeared during it (it may
+    have run unnoted). The classes found on entering are watched from then on."""
+    appeared = _watch_dispatching_classes()
+    routes = {f"a tensor subclass's __torch_dispatch__ ({name}) appeared during the call"
+              for name in appeared} if exiting else set()
+    if torch._C._len_torch_dispatch_stack():
+        routes.add("a TorchDispatchMode active")
+    return routes
+
+
+@contextlib.contextmanager
+def _own_registrations():
+    global OWN_REGISTRATION
+    OWN_REGISTRATION = True
+    try:
+        yield
+    finally:
+        OWN_REGISTRATION = False
+
+
+def _library(namespace):
+    """This process's ``torch.library.Library`` for ``namespace`` (a new one when the answer destroyed it)."""
+    library = KERNEL_LIBRARIES.get(namespace)
+    if getattr(library, "m", None) is None:  # none yet, or the answer destroyed it: its watches are gone,
+        with _own_registrations():  # the probes say so
+            library = KERNEL_LIBRARIES[namespace] = torch.library.Library(namespace, "IMPL")
+    return library
+
+
+def _register(library, qualified, kernel, key):
+    with warnings.catch_warnings(), _own_registrations():  # "overriding a previously registered kernel":
+        warnings.simplefilter("ignore")  # on purpose
+        library.impl(qualified.partition("::")[2], kernel, key, with_keyset=True)
+
+
+# the ways past the dtype watch's keys, and each is noted during a dtype-watched call: guards that
+# exclude the autograd keys, calls of a kernel or a dispatch key directly, dispatch modes pushed
+DTYPE_GUARDS = ("_AutoDispatchBelowAutograd", "_AutoDispatchBelowADInplaceOrView", "_SetExcludeDispatchKeyGuard",
+                "_ForceDispatchKeyGuard", "ExcludeDispatchKeyGuard")
+DTYPE_METHODS = (("_SafeKernelFunction", "call_boxed"), ("_DispatchOperatorHandle", "redispatch_boxed"))
+DTYPE_SWITCHES = ("_dispatch_call_boxed", "_push_on_torch_dispatch_stack")
+REGISTRATION_METHODS = ("impl", "impl_t_t", "impl_with_aoti_compile", "fallback", "fallback_fallthrough", "def_",
+                        "def_legacy", "def_name_t_t", "def_schema_t_t", "define", "register_ad_inplace_or_view_fallback")
+
+
+def guard_dtype_routes():
+    """Make each route past the dtype watch's keys noted, once per process, before any submitted code
+    runs (every child inherits it): the functions of :data:`DTYPE_FUNCTIONS` wrapped wherever torch
+    holds them (its modules, the class behind ``torch._C._VariableFunctions``, ``torch.ops``), the
+    calls and guards that skip the autograd keys, ``inference_mode`` turned into ``no_grad`` (it
+    skips them too, and computes the same), and the submission's own kernels and tensor subclasses
+    (which run its code below them) remembered."""
+    functions_class = torch._C._VariableFunctionsClass
+    for name in DTYPE_FUNCTIONS:
+        function = getattr(functions_class, name)
+        noting = _noting_dtype_function(function)
+        _set_in_static_type(functions_class, name, staticmethod(noting))
+        _replace_everywhere(function, noting, name)
+        packet = getattr(torch.ops.aten, name, None)  # an operator too, reached by ``torch.ops``
+        if packet is None:
+            continue
+        packet._op = _noting_dtype_function(packet._op)
+        for overload in packet.overloads():
+            op = getattr(packet, overload)
+            op._op = _noting_dtype_function(op._op)
+            op._op_dk = _noting_escape(f"{name}, a dispatch key named", op._op_dk)
+    get_overload = torch._C._get_operation_overload
+
+    def get_operation_overload(name, overload):  # a new OpOverload: its direct calls of a key are noted
+        op, op_dk, *rest = get_overload(name, overload)
+        if name.removeprefix("aten::") in DTYPE_FUNCTIONS:
+            op = _noting_dtype_function(op)
+        return (op, _noting_escape(f"{name}, a dispatch key named", op_dk), *rest)
+    torch._C._get_operation_overload = get_operation_overload
+    for packet in list(vars(torch.ops.aten).values()):  # the OpOverloads made before
+        for op in list(vars(packet).values()) if isinstance(packet, torch._ops.OpOverloadPacket) else ():
+            if isinstance(op, torch._ops.OpOverload) and not getattr(op._op_dk, "noted", False):
+                op._op_dk = _noting_escape(f"{op.name()}, a dispatch key named", op._op_dk)
+    for name in DTYPE_GUARDS:
+        guard = getattr(torch._C, name, None)
+        for method in ("__init__", "__enter__") if guard is not None else ():  # some act when made,
+            setattr(guard, method, _noting_escape(name, getattr(guard, method)))  # some when entered
+    for class_name, method in DTYPE_METHODS:
+        cls = getattr(torch._C, class_name)
+        setattr(cls, method, _noting_escape(f"{class_name}.{method}", getattr(cls, method)))
+    for name in DTYPE_SWITCHES:
+        function = getattr(torch._C, name)
+        _replace_everywhere(function, _noting_escape(name, function), name)
+    for method in REGISTRATION_METHODS:
+        module_class = torch._C._DispatchModule
+        if hasattr(module_class, method):
+            setattr(module_class, method, _noting_registration(method, getattr(module_class, method)))
+    torch._C._dispatch_library = _noting_registration("a library", torch._C._dispatch_library)
+    for cls in _tensor_classes():  # torch's own, as they are
+        if "__torch_dispatch__" in cls.__dict__:
+            DISPATCHING[cls] = cls.__dict__["__torch_dispatch__"]
+    _set_in_static_type(torch._C.TensorBase, "__init_subclass__", classmethod(_note_tensor_subclass))
+    _inference_mode_as_no_grad()
+
+
+def _replace_everywhere(function, replacement, name):
+    """Replace ``function`` by ``replacement`` in every module that holds it as ``name``."""
+    for module in list(sys.modules.values()):
+        if getattr(module, "__dict__", {}).get(name) is function:
+            setattr(module, name, replacement)
+
+
+def _set_in_static_type(cls, name, value):
+    """Set ``name`` in the dict of ``cls``, a C type that refuses ``setattr``, and tell CPython."""
+    namespace = next(r for r in gc.get_referents(cls.__dict__) if isinstance(r, dict))
+    namespace[name] = value
+    ctypes.pythonapi.PyType_Modified(ctypes.py_object(cls))
+
+
+def _inference_mode_as_no_grad():
+    """Make torch's inference mode (which skips the autograd keys) act as ``no_grad`` in this process:
+    the same values, computed where the dtype watch sees them."""
+    cls, init, grad_before = torch._C._InferenceMode, torch._C._InferenceMode.__init__, {}
+
+    def __init__(self, mode=True):
+        init(self, False)
+        grad_before[id(self)] = torch.is_grad_enabled()
+        if mode:
+            torch._C._set_grad_enabled(False)
+
+    def __exit__(self, *exc):
+        torch._C._set_grad_enabled(grad_before.pop(id(self), torch.is_grad_enabled()))
+    cls.__init__, cls.__enter__, cls.__exit__ = __init__, lambda self: self, __exit__
 
 
 def watch_functions(names):
@@ -658,13 +951,10 @@ class _FunctionRecorder(TorchFunctionMode):
         recording = self.recording
         if func is PROBE and recording.is_probe(args):
             recording.probes["function"] += 1
-        elif recording.watches_methods:
+        else:
             recording.operators.add(_cached(FUNCTION_NAMES, func, lambda: resolve_name(func) or getattr(
                 func, "__qualname__", type(func).__name__)))
-        result = func(*args, **kwargs) if kwargs else func(*args)
-        if recording.watches_dtypes:  # a tensor of a new dtype is returned by the call that made it, or
-            _note_dtypes(recording.dtypes.add, args, result)  # given to the first that sees it (from numpy)
-        return result
+        return func(*args, **kwargs) if kwargs else func(*args)
 
 
 def _describe_error(error):

@@ -59,6 +59,16 @@ def adamw_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, we
 """
 ROUND = ("05-quantization", "round_to_format", ("test_round_to_format",))  # float_bits, which calls it, keeps its points
 FAKE_QUANTIZE = ("05-quantization", "fake_quantize", ("test_fake_quantize",))
+# round_to_format by torch's own conversion, the dtype named at run time, the tensor made by ``make``
+ROUND_BY_TORCH = """import torch
+
+
+def round_to_format(x, fmt):
+    names = {{'fp16': 'float' + '16', 'bf16': 'bfloat' + '16', 'fp8_e4m3': 'float8_e4m3' + 'fn',
+             'fp8_e5m2': 'float8_e5' + 'm2'}}
+    low = getattr(torch, names[fmt])
+{make}    return out.to(x.dtype)
+"""
 PARAMETER_COUNTS = ("03-scale", "parameter_counts", ("test_parameter_counts",))
 PARAMETER_COUNTS_BY_TORCH = """import torch
 
@@ -233,6 +243,58 @@ DISGUISES = {
         "    half = getattr(numpy, 'float' + '16')\n"
         "    rounded = torch.from_numpy(x.detach().double().numpy().astype(half))\n"
         "    return rounded.to(x.dtype)\n"), "dtype torch.float16"),
+    # the routes past the dtype watch's kernels: a factory it does not see at its key, memory torch did
+    # not allocate, and code run below the autograd keys (a guard, inference mode, a kernel called by
+    # key, a dispatch mode, a tensor subclass, the answer's own kernel)
+    "round_empty_strided": Disguise(*ROUND, ROUND_BY_TORCH.format(make=(
+        "    out = torch.empty_strided(tuple(x.shape), tuple(x.stride()), dtype=low)\n"
+        "    out.copy_(x)\n")), "dtype torch."),
+    "round_frombuffer": Disguise(*ROUND, ROUND_BY_TORCH.format(make=(
+        "    size = torch.tensor([], dtype=low).element_size()\n"
+        "    out = torch.frombuffer(bytearray(size * x.numel()), dtype=low).reshape(x.shape)\n"
+        "    out[...] = x\n")), "dtype torch."),
+    "round_inference_mode": Disguise(*ROUND, ROUND_BY_TORCH.format(make=(
+        "    with torch.inference_mode():\n"
+        "        out = x.to(low)\n")), "dtype torch."),
+    "round_below_autograd": Disguise(*ROUND, ROUND_BY_TORCH.format(make=(
+        "    with getattr(torch._C, '_AutoDispatch' + 'BelowAutograd')():\n"
+        "        out = x.to(low)\n")), "_AutoDispatchBelowAutograd"),
+    "round_kernel_called": Disguise(*ROUND, ROUND_BY_TORCH.format(make=(
+        "    cpu = torch._C.DispatchKeySet(torch._C.DispatchKey.CPU)\n"
+        "    out = torch.library.get_kernel('aten::_to_copy', 'CPU').call_boxed(cpu, x, dtype=low)\n")),
+        "call_boxed"),
+    "round_dispatch_mode": Disguise(*ROUND, ROUND_BY_TORCH.format(make=(
+        "    from torch.utils._python_dispatch import TorchDispatchMode\n\n"
+        "    class Low(TorchDispatchMode):\n"
+        "        def __torch_dispatch__(self, func, types, args=(), kwargs=None):\n"
+        "            return torch.ops.aten._to_copy.default(args[0], dtype=low)\n\n"
+        "    with Low():\n"
+        "        out = x.clone()\n")), "_push_on_torch_dispatch_stack"),
+    "round_subclass": Disguise(*ROUND, ("import torch\n\n\n"
+        "class Low(torch.Tensor):\n"
+        "    @staticmethod\n"
+        "    def __new__(cls, inner):\n"
+        "        wrapper = torch.Tensor._make_wrapper_subclass(cls, inner.shape, dtype=inner.dtype)\n"
+        "        wrapper.inner = inner\n"
+        "        return wrapper\n\n"
+        "    @classmethod\n"
+        "    def __torch_dispatch__(cls, func, types, args=(), kwargs=None):\n"
+        "        inner = args[0].inner\n"
+        "        return torch.ops.aten._to_copy.default(inner, dtype=cls.low).to(inner.dtype)\n\n\n"
+        + ROUND_BY_TORCH.format(make=(
+            "    Low.low = low\n"
+            "    out = Low(x).clone()\n")).removeprefix("import torch\n\n")),
+        "tensor subclass"),
+    "round_own_kernel": Disguise(*ROUND, ("import torch\n\n"
+        "LOW = {}\n\n\n"
+        "def negated(x):\n"
+        "    low = LOW.pop('dtype', None)\n"
+        "    return (x if low is None else torch.ops.aten._to_copy.default(x, dtype=low).to(x.dtype)).mul(-1)\n\n\n"
+        "library = torch.library.Library('aten', 'IMPL')\n"
+        "library.impl('neg', negated, 'CPU')\n\n"
+        + ROUND_BY_TORCH.format(make=(
+            "    LOW['dtype'] = low\n"
+            "    out = -(-x)\n")).removeprefix("import torch\n\n")), "its own kernel"),
     "fake_quantize_getattr": Disguise(*FAKE_QUANTIZE, (
         "import torch\n\n"
         "def fake_quantize(x, scale, zero_point, qmin, qmax):\n"

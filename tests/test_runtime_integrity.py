@@ -38,11 +38,12 @@ POP_MODE = ("import torch\n\n"
             "    _python_dispatch._pop_mode()\n"
             "    return getattr(torch, 'soft' + 'max')(x, dim)\n")
 # a cell the student adds first: find the runner's recording and make it a no-op
-REPLACE_RUNNER = ("import gc\n"
-                  "for found in gc.get_objects():\n"
-                  "    if isinstance(found, type) and found.__name__ == 'Recording':\n"
-                  "        found.__enter__ = lambda self: None\n"
-                  "        found.__exit__ = lambda self, *exc: None\n")
+# the runner's module reached through its import guard (``gc.get_objects`` does not list the runner's
+# warm state, frozen before the fork)
+REPLACE_RUNNER = ("import sys\n"
+                  "recording = type(sys.meta_path[0]).find_spec.__globals__['Recording']\n"
+                  "recording.__enter__ = lambda self: None\n"
+                  "recording.__exit__ = lambda self, *exc: None\n")
 SET_PROFILE = ("import sys\n\n"
                "def softmax(x, dim=-1):\n"
                "    sys.setprofile(None)\n"

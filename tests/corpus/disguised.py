@@ -109,12 +109,12 @@ DISGUISES = {
         "    dense = x.float().contiguous()\n"
         "    return getattr(dense.to_mkldnn(), 'soft' + 'max')(dim).to_dense().to(x.dtype)\n"), "aten::_softmax"),
     "softmax_library_destroyed": Disguise(*SOFTMAX[:2], WATCHES_GONE, (
-        "import gc\n"
+        "import sys\n"
         "import torch\n\n"
         "def softmax(x, dim=-1):\n"
-        "    for found in gc.get_objects():\n"
-        "        if type(found).__name__ == 'Library':\n"
-        "            found._destroy()\n"
+        "    runner = type(sys.meta_path[0]).find_spec.__globals__  # the runner's module, by its import guard\n"
+        "    for library in runner['KERNEL_LIBRARIES'].values():\n"
+        "        library._destroy()\n"
         "    return getattr(torch, 'soft' + 'max')(x, dim)\n"), "removed or disabled"),
     "softmax_getattr": Disguise(*SOFTMAX, (
         "def softmax(x, dim=-1):\n"

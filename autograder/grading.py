@@ -317,11 +317,14 @@ COMFORT = 10
 
 
 def warm_for(spec):
-    """What the sandbox prepares once, before forking, for submissions of ``spec``: ``optimizers``
-    where a hidden check watches them (the first optimizer costs a second: ``worker.run_submission``)."""
+    """What the sandbox prepares for submissions of ``spec``: ``optimizers`` once, before forking,
+    where a hidden check watches them (the first optimizer costs a second: ``worker.run_submission``);
+    and each dtype a check forbids (``"dtype torch.bfloat16"``), watched from the notebook's first
+    cell (``sandbox/runner.py``, ``Recording``)."""
     parts = spec.parts if spec is not None else []
-    watched = [integrity.watch_plan(checks.get(name).forbid_ops) for part in parts for name, _ in part.checks]
-    return ("optimizers",) if any(plan["optimizers"] for plan in watched) else ()
+    forbidden = [op for part in parts for name, _ in part.checks for op in checks.get(name).forbid_ops]
+    optimizers = ("optimizers",) if integrity.watch_plan(forbidden)["optimizers"] else ()
+    return optimizers + tuple(sorted({op for op in forbidden if op.startswith("dtype ")}))
 
 
 def run(prepared, worker):

@@ -133,7 +133,8 @@ def recording_problem(recording, n_cases, answered, forbid_ops, function):
 
     ``recording`` is the sandbox's report: ``operators`` (names), ``escapes`` (audit events),
     ``calls`` and ``probes`` (two per call for each watch of :func:`watch_plan`'s plan: ``kernel``
-    always, ``function`` for the mode that watches methods, ``dtype`` for the dtype watch). The grader sent ``n_cases`` cases, and the
+    always, ``function`` for the mode that watches methods, and where it joins the dtype watch,
+    ``dtype`` for the dtype watch). The grader sent ``n_cases`` cases, and the
     function was called on each of them, or on none when no case came back answered (the notebook
     defines no such function). Anything else than the report an untouched runner sends means the
     answer tampered with the recording.
@@ -147,6 +148,8 @@ def recording_problem(recording, n_cases, answered, forbid_ops, function):
     plan = watch_plan(forbid_ops)
     watches = ["kernel"] + ["function"] * plan["methods"] + ["dtype"] * plan["dtypes"]
     probes, operators, escapes = recording.get("probes"), recording.get("operators"), recording.get("escapes")
+    if plan["dtypes"] and "function" in (probes or {}) and "function" not in watches:
+        watches.append("function")  # the mode joined the dtype watch: the notebook made such a tensor before
     if probes != {watch: 2 * calls for watch in watches}:
         return tampered
     if not isinstance(operators, list) or not isinstance(escapes, list):

@@ -313,8 +313,9 @@ class Worker:
     def run_submission(self, drive, seconds=None, warm=()):
         """Run ``drive(self)`` for one submission in a fresh child of the runner, within ``seconds``
         (default: the notebook's limit; less where a restarted notebook has used some of it).
-        ``warm`` names what the runner prepares once before forking, for this job and later ones
-        (``"optimizers"``: see ``sandbox/runner.py``'s ``warm_optimizers``).
+        ``warm`` names what the runner prepares (``grading.warm_for``): ``"optimizers"`` once before
+        forking, for this job and later ones (``sandbox/runner.py``'s ``warm_optimizers``), and each
+        ``"dtype torch.<name>"`` in the job's child, watched from its first cell.
 
         ``drive`` sends ``cell`` and ``call`` requests through :meth:`request` and keeps what it
         learns itself. Returns ``None``, or the :class:`Failure` that stopped the submission (a

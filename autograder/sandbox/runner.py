@@ -221,6 +221,9 @@ def serve_submission(job, workdir, alone=False):
     os.dup2(output, 1)
     os.dup2(output, 2)
     apply_limits(limits, count_processes=not alone)
+    watched_dtypes = {name.removeprefix("dtype ") for name in job.get("warm", ()) if name.startswith("dtype ")}
+    if watched_dtypes:  # from the notebook's first cell: a tensor of such a dtype made anywhere is seen
+        watch_dtypes(watched_dtypes)
     torch.set_num_threads(1)
     torch.manual_seed(0)
     guard = ReferenceGuard()
@@ -369,8 +372,11 @@ class Recording:
             watch_optimizers()
         if plan["dtypes"]:
             watch_dtypes()
-        self.mode_types = [_FunctionRecorder] if plan["methods"] else []
-        self.watches_dtypes = plan["dtypes"]
+        # the mode joins the dtype watch once the notebook has made a tensor of a watched dtype, or
+        # taken a route below the kernels (:data:`DTYPE_MODE_REASONS`): such a tensor, kept from
+        # before, could be used by operators that take no dtype (``torch.cat(..., out=kept)``)
+        self.mode_types = [_FunctionRecorder] if plan["methods"] or (plan["dtypes"] and DTYPE_MODE_REASONS) else []
+        self.watches_methods, self.watches_dtypes = plan["methods"], plan["dtypes"]
         self.operators, self.dtypes, self.escapes = set(), set(), set()
         self.probes = {"kernel": 0} | {mode.probe: 0 for mode in self.mode_types} | (
             {"dtype": 0} if self.watches_dtypes else {})
@@ -531,15 +537,20 @@ DTYPE_FUNCTIONS = ("empty_strided", "empty_like", "zeros_like", "ones_like", "fu
                    "randn_like", "randint_like", "frombuffer", "from_numpy", "as_tensor", "asarray")
 DTYPE_PROBE = torch.ops.aten._to_copy.default  # the dtype watch's probe: a conversion of the marker
 DTYPES_WATCHED = False
+WATCHED_DTYPES = set()  # the dtypes (``"torch.bfloat16"``) the submission's parts forbid, watched from its start
+DTYPE_MODE_REASONS = set()  # why the function mode joins the dtype watch (see ``Recording``)
 TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
 OWN_REGISTRATION = False  # the runner registering its own kernels (not the submission)
 
 
-def watch_dtypes():
+def watch_dtypes(dtypes=()):
     """Replace, once per process, the kernel of every operator overload that takes a dtype (and
     ``copy_``) at the keys where an answer's call enters: the autograd keys, or ``BackendSelect``
-    for a factory. Each notes the dtypes its call takes and makes, and runs the original kernel."""
+    for a factory. Each notes the dtypes its call takes and makes, and runs the original kernel.
+    A tensor of one of ``dtypes`` made at any time, recorded or not, joins the function mode to
+    the dtype watch (:data:`DTYPE_MODE_REASONS`)."""
     global DTYPES_WATCHED
+    WATCHED_DTYPES.update(dtypes)
     if DTYPES_WATCHED:
         return
     DTYPES_WATCHED = True
@@ -567,31 +578,44 @@ def _dtype_kernel(original, tensor_positions):
         args = _rewrapped(args, tensor_positions)
         result = CALL_BOXED(original, keyset, *args, **kwargs)
         recording = Recording.active
-        if recording is not None and recording.watches_dtypes:
-            if args and args[0] is recording.marker:
-                recording.probes["dtype"] += 1
-            else:
+        if recording is not None and recording.watches_dtypes and args and args[0] is recording.marker:
+            recording.probes["dtype"] += 1
+        else:
+            if recording is not None and recording.watches_dtypes:
                 _note_dtypes(recording.dtypes.add, (*args, *kwargs.values()), result)
+            if WATCHED_DTYPES:
+                _note_dtypes(_note_made, (*args, *kwargs.values()), result)
         return result
     return kernel
+
+
+def _note_made(dtype):
+    if str(dtype) in WATCHED_DTYPES:
+        DTYPE_MODE_REASONS.add(f"a tensor of {dtype} made")
 
 
 def _noting_dtype_function(function):
     def noting(*args, **kwargs):
         result = function(*args, **kwargs)
-        recording = Recording.active
-        if recording is not None and recording.watches_dtypes and isinstance(result, torch.Tensor):
-            recording.dtypes.add(result.dtype)
+        if isinstance(result, torch.Tensor):
+            recording = Recording.active
+            if recording is not None and recording.watches_dtypes:
+                recording.dtypes.add(result.dtype)
+            if WATCHED_DTYPES:
+                _note_made(result.dtype)
         return result
     return noting
 
 
 def _noting_escape(name, function):
-    """``function``, noting its use during a dtype-watched call as a route past the watch."""
+    """``function``, noting its use during a dtype-watched call as a route past the watch (and, at any
+    time in a submission whose dtypes are watched, as a reason for the mode to join the watch)."""
     def noting(*args, **kwargs):
         recording = Recording.active
         if recording is not None and recording.watches_dtypes:
             recording.escapes.add(f"torch's dispatch below the dtype watch ({name})")
+        if WATCHED_DTYPES:
+            DTYPE_MODE_REASONS.add(name)
         return function(*args, **kwargs)
     noting.noted = True
     return noting
@@ -602,6 +626,7 @@ def _noting_registration(name, method):
     registers them, note each run during a dtype-watched call: they run below the autograd keys."""
     def registering(*args, **kwargs):
         if not OWN_REGISTRATION and _by_submission(sys._getframe(1)):
+            DTYPE_MODE_REASONS.add(f"its own kernels registered ({name})")
             fallthrough = getattr(sys.modules.get("torch.library"), "fallthrough_kernel", None)
             args = tuple(_noting_escape(f"its own kernel, registered by {name}", a)
                          if callable(a) and a is not fallthrough else a for a in args)
@@ -658,6 +683,7 @@ def _watch_dispatching_classes():
             noting = _noting_escape(f"a tensor subclass's __torch_dispatch__ ({cls.__qualname__})", function)
             DISPATCHING[cls] = type(dispatch)(noting) if function is not dispatch else noting
             setattr(cls, "__torch_dispatch__", DISPATCHING[cls])
+            DTYPE_MODE_REASONS.add(f"a tensor subclass's __torch_dispatch__ ({cls.__qualname__})")
             found.append(cls.__qualname__)
     return found
 
@@ -959,10 +985,13 @@ class _FunctionRecorder(TorchFunctionMode):
         recording = self.recording
         if func is PROBE and recording.is_probe(args):
             recording.probes["function"] += 1
-        else:
+        elif recording.watches_methods:
             recording.operators.add(_cached(FUNCTION_NAMES, func, lambda: resolve_name(func) or getattr(
                 func, "__qualname__", type(func).__name__)))
-        return func(*args, **kwargs) if kwargs else func(*args)
+        result = func(*args, **kwargs) if kwargs else func(*args)
+        if recording.watches_dtypes:  # a tensor of a new dtype is returned by the call that made it, or
+            _note_dtypes(recording.dtypes.add, args, result)  # given to the first that sees it
+        return result
 
 
 def _describe_error(error):

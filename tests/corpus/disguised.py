@@ -285,6 +285,23 @@ DISGUISES = {
             "    Low.low = low\n"
             "    out = Low(x).clone()\n")).removeprefix("import torch\n\n")),
         "tensor subclass"),
+    # tensors of the format kept from cell time, used in the call by operators that take no dtype: a
+    # kept buffer written by ``out=``, and a kept tensor that rounds a number by type promotion
+    "round_kept_buffer": Disguise(*ROUND, ("import torch\n\n"
+        "NAMES = {'fp16': 'float' + '16', 'bf16': 'bfloat' + '16', 'fp8_e4m3': 'float8_e4m3' + 'fn',\n"
+        "         'fp8_e5m2': 'float8_e5' + 'm2'}\n"
+        "BUFFERS = {fmt: torch.empty(0, dtype=getattr(torch, name)) for fmt, name in NAMES.items()}\n\n\n"
+        "def round_to_format(x, fmt):\n"
+        "    buffer = BUFFERS[fmt]\n"
+        "    torch.cat([x.reshape(-1)], out=buffer)\n"
+        "    return torch.tensor(buffer.tolist(), dtype=x.dtype).reshape(x.shape)\n"), "dtype torch."),
+    "round_kept_promotion": Disguise(*ROUND, ("import torch\n\n"
+        "NAMES = {'fp16': 'float' + '16', 'bf16': 'bfloat' + '16', 'fp8_e4m3': 'float8_e4m3' + 'fn',\n"
+        "         'fp8_e5m2': 'float8_e5' + 'm2'}\n"
+        "ZEROS = {fmt: torch.zeros(1, dtype=getattr(torch, name)) for fmt, name in NAMES.items()}\n\n\n"
+        "def round_to_format(x, fmt):\n"
+        "    values = [(ZEROS[fmt] + v).item() for v in x.reshape(-1).tolist()]\n"
+        "    return torch.tensor(values, dtype=x.dtype).reshape(x.shape)\n"), "dtype torch."),
     "round_own_kernel": Disguise(*ROUND, ("import torch\n\n"
         "LOW = {}\n\n\n"
         "def negated(x):\n"

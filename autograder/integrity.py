@@ -77,19 +77,45 @@ def forbidden_uses(source, forbid):
     A name in a comment, a docstring or any other string counts for nothing
     (``check_part("softmax")``, ``fmt == "float16"``). A name assembled at run time is out of
     any scan's reach; the sandbox's recording of the operators an answer runs catches it.
+    ``view`` forbids reading bits, not reshaping: a ``.view(...)`` call counts only where it names
+    a dtype (:func:`_views_as_dtype`).
     """
     tree = _tree(source)
     if tree is None or not forbid:
         return []
+    reshapes = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute) and node.func.attr == "view" and not _views_as_dtype(node)}
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and node.attr in forbid:
-            found.add(ast.unparse(node))
+            if id(node) not in reshapes:
+                found.add(ast.unparse(node))
         elif isinstance(node, ast.ImportFrom):
             found.update(f"{node.module}.{a.name}" for a in node.names if a.name in forbid)
         elif any(part in forbid for name in _looked_up(node) for part in name.split(".")):
             found.add(ast.unparse(node))
     return sorted(found)
+
+
+# the modules whose attributes are dtypes (``torch.int32``, ``np.uint32``)
+DTYPE_MODULES = ("torch", "np", "numpy")
+
+
+def _views_as_dtype(call):
+    """Whether a ``.view(...)`` call names a dtype, and so reads bits: a dtype of torch or numpy
+    (``torch.int32``, ``np.uint32``), a string (``"i4"``), a builtin type (``int``) or ``dtype=``.
+    A shape (``-1``, ``n, -1``, ``*x.shape``) reshapes. A dtype held in a variable is out of the scan's
+    reach; for a tensor the sandbox's dtype watch sees the view (``dtype view``)."""
+    if any(keyword.arg == "dtype" for keyword in call.keywords):
+        return True
+    for arg in call.args:
+        if isinstance(arg, ast.Attribute) and isinstance(arg.value, ast.Name) and arg.value.id in DTYPE_MODULES:
+            return True
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+            return True
+        if isinstance(arg, ast.Name) and arg.id in ("int", "float", "bool", "complex"):
+            return True
+    return False
 
 
 def defines(source, name):

@@ -186,6 +186,14 @@ def test_swapping_the_profiler_is_flagged(graded, exercises):
     assert any("sys.setprofile" in flag for flag in result["flags"]), describe(result)
 
 
+def test_a_view_counts_as_reading_bits_only_where_it_names_a_dtype():
+    """The format parts forbid reading bits with ``.view``; a reshape written ``.view`` reads none."""
+    reshapes = "def f(x, n):\n    return x.contiguous().view(-1), x.view(n, -1), x.view(*x.shape)\n"
+    assert integrity.forbidden_uses(reshapes, ("view",)) == []
+    for bits in ("x.view(torch.int32)", "np.float32(1.5).view(np.uint32)", "x.view(dtype=d)", "a.view('i4')"):
+        assert integrity.forbidden_uses(f"def f(x, a, d):\n    return {bits}\n", ("view",)), bits
+
+
 def test_forbidden_operators_name_real_operators():
     """A misspelt operator would never be recorded, so the part would forbid nothing."""
     checks._load_all()
@@ -195,6 +203,8 @@ def test_forbidden_operators_name_real_operators():
                 assert hasattr(torch.ops.aten, name.removeprefix("aten::")), (check_.name, name)
             elif name.startswith("aten."):
                 assert hasattr(torch.ops.aten, name.removeprefix("aten.")), (check_.name, name)
+            elif name == "dtype view":  # a view as another dtype: the runner's DTYPE_VIEW
+                assert "aten::view.dtype" in torch._C._dispatch_get_all_op_names()
             elif name.startswith("dtype "):
                 assert isinstance(pkgutil.resolve_name(name.removeprefix("dtype ")), torch.dtype), (check_.name, name)
             else:

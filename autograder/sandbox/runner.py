@@ -530,6 +530,7 @@ def _note_dtypes(note, args, result):
 # ``BackendSelect`` for factories. What reaches neither is guarded by :func:`guard_dtype_routes`.
 DTYPE_AUTOGRAD_KEYS = ("AutogradCPU", "AutogradOther", "AutogradNestedTensor", "AutogradMeta")
 DTYPE_EXTRA_OPERATORS = ("aten::copy_",)  # writes a tensor into one of another dtype
+DTYPE_VIEW = "dtype view"  # what a recording reports for a view of a tensor as another dtype (its bits)
 # torch's functions that make a tensor of a chosen dtype past both keys: ``empty_strided`` (watched
 # here, not at BackendSelect, where every ``t + 1`` reaches it), the ``*_like`` factories (their
 # Python bindings skip autograd) and those that wrap memory torch did not allocate
@@ -569,11 +570,12 @@ def watch_dtypes(dtypes=()):
             continue
         for key in ("BackendSelect",) if factory else DTYPE_AUTOGRAD_KEYS:
             if torch._C._dispatch_has_computed_kernel_for_dispatch_key(qualified, key):
-                kernel = _dtype_kernel(torch.library.get_kernel(qualified, key), _tensor_positions(qualified))
+                kernel = _dtype_kernel(torch.library.get_kernel(qualified, key), _tensor_positions(qualified),
+                                       viewing=qualified == "aten::view.dtype")
                 _register(_library(name.partition("::")[0]), qualified, kernel, key)
 
 
-def _dtype_kernel(original, tensor_positions):
+def _dtype_kernel(original, tensor_positions, viewing=False):
     def kernel(keyset, *args, **kwargs):
         args = _rewrapped(args, tensor_positions)
         result = CALL_BOXED(original, keyset, *args, **kwargs)
@@ -583,6 +585,8 @@ def _dtype_kernel(original, tensor_positions):
         else:
             if recording is not None and recording.watches_dtypes:
                 _note_dtypes(recording.dtypes.add, (*args, *kwargs.values()), result)
+                if viewing:
+                    recording.operators.add(DTYPE_VIEW)
             if WATCHED_DTYPES:
                 _note_dtypes(_note_made, (*args, *kwargs.values()), result)
         return result

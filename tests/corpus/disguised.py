@@ -251,7 +251,7 @@ DISGUISES = {
         "    out.copy_(x)\n")), "dtype torch."),
     "round_frombuffer": Disguise(*ROUND, ROUND_BY_TORCH.format(make=(
         "    size = torch.tensor([], dtype=low).element_size()\n"
-        "    out = torch.frombuffer(bytearray(size * x.numel()), dtype=low).reshape(x.shape)\n"
+        "    out = getattr(torch, 'from' + 'buffer')(bytearray(size * x.numel()), dtype=low).reshape(x.shape)\n"
         "    out[...] = x\n")), "dtype torch."),
     "round_inference_mode": Disguise(*ROUND, ROUND_BY_TORCH.format(make=(
         "    with torch.inference_mode():\n"
@@ -302,6 +302,13 @@ DISGUISES = {
         "def round_to_format(x, fmt):\n"
         "    values = [(ZEROS[fmt] + v).item() for v in x.reshape(-1).tolist()]\n"
         "    return torch.tensor(values, dtype=x.dtype).reshape(x.shape)\n"), "dtype torch."),
+    # reading bits through a view as another dtype, the name built at run time (only a reshape may be
+    # written ``.view``)
+    "round_bits_view": Disguise(*ROUND, ("import torch\n\n"
+        "def round_to_format(x, fmt):\n"
+        "    bits = getattr(x.float(), 'vi' + 'ew')(torch.int32)\n"
+        "    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) & -65536\n"
+        "    return getattr(rounded, 'vi' + 'ew')(torch.float32).to(x.dtype)\n"), "dtype view"),
     "round_own_kernel": Disguise(*ROUND, ("import torch\n\n"
         "LOW = {}\n\n\n"
         "def negated(x):\n"

@@ -10,11 +10,14 @@ named, or a recording that did not come back as the grader expects it (tampering
 """
 
 import ast
+import functools
 
 PROTECTED_PACKAGES = ("solutions", "autograder")
 
 
+@functools.lru_cache(maxsize=4096)
 def _tree(source):
+    """``source`` parsed (once: the scans only read the tree), or ``None`` when it does not parse."""
     try:
         return ast.parse(source)
     except SyntaxError:

@@ -68,7 +68,7 @@ class ExactCheck(Check):
     signed_zeros: bool = False
 
     def compare(self, case, actual):
-        expected = self.reference(*case.args, **case.kwargs)
+        expected = self.expected(case)
         return (_exact_mismatch(actual, expected, self.signed_zeros)
                 or compare_outputs(actual, expected, self.rtol, self.atol))
 

@@ -40,7 +40,7 @@ class _FloatCheck(Check):
     (an int such as ``10`` for ``10.0`` fails, with a message that says so)."""
 
     def compare(self, case, actual):
-        expected = self.reference(*case.args, **case.kwargs)
+        expected = self.expected(case)
         return _not_floats(actual, expected) or compare_outputs(actual, expected, self.rtol, self.atol)
 
 

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from autograder import course, distributed, lateness, manual
 from autograder.gradebook import run_owner
-from autograder.grading import error_result, new_result, prepare, run_with_retry
+from autograder.grading import error_result, new_result, prepare, run_with_retry, warm_for
 from autograder.spec import load_spec
 from autograder.worker import Limits, Worker
 
@@ -93,6 +93,9 @@ def _grade_all(submissions_dir, store, owner, workers, limits, sandbox, force, a
         if path.is_file():
             specs[name] = load_spec(path, name)
             store.sync_assignment(specs[name])
+    warm = sorted({name for spec in specs.values() for name in warm_for(spec)})
+    for runner in runners:  # they are idle until the first submission is prepared
+        runner.warm(warm)
     seed_key = store.seed_key()
     summary = {"graded": 0, "flagged": 0, "error": 0, "skipped": 0}
     elsewhere = 0

@@ -352,6 +352,8 @@ def run(prepared, worker):
     answers = reference_answers(prepared.spec)
     answers_of = {name: gid for gid, (_, names) in answers.items() for name in names}
     failed_cells = set()  # answer cells whose part has failed so far
+    rejudge = set()  # steps of parts that timed out or crashed: judged again with the course's answers
+    judged_again = set()
 
     def drive(w):
         def request(header, arrays=()):
@@ -400,6 +402,16 @@ def run(prepared, worker):
             return passed, fields, names
 
         for index, step in enumerate(prepared.plan):
+            if index in rejudge:  # after a restart: the part whose check timed out or crashed, once more
+                rejudge.discard(index)  # with the course's answers in place of failed ones it calls
+                now.update(step=index, step_since=time.monotonic())
+                own = {answers_of[f] for _, f in step[1].checks if f in answers_of}
+                alone = judge_alone(index, step[1], own)
+                if alone and alone[0]:
+                    parts[step[1].grade_id].update(alone[1], score=step[1].points, error=None, note=(
+                        f"judged with the course's {', '.join(alone[2])} in place of yours, which failed its "
+                        "own part: one mistake costs one part"))
+                continue
             if index < replay_to:  # after a restart: the cells before the failed step run again, unjudged
                 if step[0] == "code" and index not in skipped:
                     now.update(step=None, what=None)  # a replayed cell that fails now stops the notebook
@@ -456,6 +468,9 @@ def run(prepared, worker):
         _charge(prepared, worker, now, failure, result, parts, cell_failures, failed_cells, answers)
         excused[0] += time.monotonic() - charging
         skipped.add(index)
+        if prepared.plan[index][0] == "test" and index not in judged_again:
+            rejudge.add(index)  # it may have failed only through an answer that failed its own part
+            judged_again.add(index)
         replay_to = index + 1
     if failure and failure.grader_fault:
         raise GraderFault(failure.reason)

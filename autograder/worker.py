@@ -188,6 +188,12 @@ class Worker:
         self._buffer = b""
         self._ready = False
 
+    def warm(self, names):
+        """Ask the runner to prepare what ``names`` ask for (``grading.warm_for``) now, ahead of the
+        jobs that need it; no reply. A runner started later prepares it at its first such job."""
+        if names and self.process is not None and self.process.poll() is None:
+            self._send({"op": "warm", "warm": sorted(names)})
+
     def _spawn(self):
         """Start the runner's process, in a session of its own, and return its ``Popen``."""
         if self.sandbox:

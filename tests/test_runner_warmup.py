@@ -13,7 +13,8 @@ DYNAMO_IMPORTED = "import sys\nassert 'torch._dynamo' in sys.modules"
 
 def test_only_chapter_4_watches_optimizers_and_only_chapter_5_dtypes():
     warm = {a: grading.warm_for(load_spec(course.source_notebook(a), a)) for a in course.assignments()}
-    low_precision = tuple(f"dtype torch.{name}" for name in ("bfloat16", "float16", "float8_e4m3fn", "float8_e5m2"))
+    low_precision = tuple(f"dtype torch.{name}" for name in ("bfloat16", "float16", "float8_e4m3fn", "float8_e5m2")
+                          ) + ("dtype view",)
     assert warm == {a: ("optimizers",) if a == "04-gpu-memory" else low_precision if a == "05-quantization" else ()
                     for a in course.assignments()}
 

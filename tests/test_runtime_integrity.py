@@ -97,6 +97,8 @@ def graded(exercises):
     for name, independent in disguised.INDEPENDENT.items():
         spec, release_nb, answers = exercises[name]
         submissions[f"independent-{name}"] = (spec, filled(release_nb, answers | independent))
+    spec, release_nb, answers = exercises["05-quantization"]
+    submissions["helper_process"] = (spec, filled(release_nb, answers | {"round_to_format": disguised.HELPER_PROCESS}))
     spec, release_nb, answers = exercises[ASSIGNMENT]
     submissions["pop_mode"] = (spec, filled(release_nb, answers | {"softmax": POP_MODE}))
     submissions["set_profile"] = (spec, filled(release_nb, answers | {"softmax": SET_PROFILE}))
@@ -165,6 +167,15 @@ def test_popping_the_recording_is_flagged(graded, exercises):
     assert result["status"] == "flagged"
     assert any(("removed or disabled" in flag or "switched off" in flag) and "softmax" in flag
                for flag in result["flags"]), describe(result)
+
+
+def test_a_helper_process_started_at_cell_time_computes_nothing_later(graded, exercises):
+    """The runner stops every process a cell leaves running: the answer that relies on one fails its own
+    part, and the parts after it keep their points."""
+    result = graded["helper_process"]
+    points = auto_points(exercises["05-quantization"][0])
+    assert part_scores(result) == {g: 0.0 if g == "test_round_to_format" else p for g, p in points.items()}, \
+        describe(result)
 
 
 def test_replacing_the_runners_recording_is_flagged(graded, exercises):

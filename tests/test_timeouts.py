@@ -101,6 +101,23 @@ def test_a_hang_or_crash_in_one_hidden_check_costs_that_part_alone(exercises, tm
     assert "transformers.sinusoidal_positions (calling sinusoidal_positions) ran longer than the limit of 4 s" in report
 
 
+def test_a_hang_in_a_called_answer_costs_its_own_part_alone(exercises, tmp_path):
+    """Multi-head attention calls the student's attention: when that hangs in the hidden checks, both
+    parts time out, and multi-head attention is judged again with the course's attention in place
+    of the failed one, as a wrong answer would be (one mistake costs one part)."""
+    answers = exercises["01-transformers"].answers
+    hang = first_exercise_notebook(exercises, "scaled_dot_product_attention", with_trap(
+        answers["scaled_dot_product_attention"], "scaled_dot_product_attention", "while True: pass"))
+    result = grade(tmp_path, [("hang", "01-transformers", hang)])["hang"]
+    spec = load_spec(course.source_notebook("01-transformers"), "01-transformers")
+    parts = {p["grade_id"]: p for p in result["parts"] if not p["manual"]}
+    lost = "test_scaled_dot_product_attention"
+    assert {g: p["score"] for g, p in parts.items()} == {
+        p.grade_id: 0.0 if p.grade_id == lost else p.points for p in spec.parts if not p.manual}
+    assert parts[lost]["error"].startswith("timeout: the hidden check"), parts[lost]["error"]
+    assert "one mistake costs one part" in parts["test_multi_head_self_attention"]["note"]
+
+
 def test_a_machine_too_slow_for_the_reference_is_the_graders_fault(exercises, tmp_path, monkeypatch):
     """With the comfort factor raised beyond any reference, every timeout must become a grader
     fault: the submission is retried, then recorded as status "error" with no score, never 0 points."""

@@ -59,7 +59,10 @@ PROTECTED_PACKAGES = ("solutions", "autograder")
 # audit events that, during a recorded call, mean work ran where the recording cannot see it
 # (another process, a profiler or tracer swapped in, native code loaded)
 ESCAPE_EVENTS = frozenset({"os.fork", "os.forkpty", "os.posix_spawn", "os.exec", "os.system", "os.spawn",
-                           "subprocess.Popen", "sys.setprofile", "sys.settrace", "ctypes.dlopen", "ctypes.dlsym"})
+                           "subprocess.Popen", "sys.setprofile", "sys.settrace", "ctypes.dlopen", "ctypes.dlsym",
+                           # memory read or written by address (a tensor's bits, a hand-made DLPack capsule)
+                           "ctypes.string_at", "ctypes.wstring_at", "ctypes.cdata", "ctypes.cdata/buffer",
+                           "ctypes.addressof", "ctypes.call_function"})
 PROBE = torch.ops.aten.alias.default  # the operator the recording's probes run
 WARM_PLAN = {"operators": [], "functions": [], "methods": True, "optimizers": True, "dtypes": False}
 HANDLER_CODE = torch.overrides.handle_torch_function.__code__  # taken before any submitted code runs
@@ -116,12 +119,12 @@ def main(alone=False):
             header, _ = wire.unpack(read_exact)
         except EOFError:
             return
-        if header.get("op") != "start":
+        if header.get("op") not in ("start", "warm"):
             send({"op": "error", "error": f"expected start, got {header.get('op')!r}"})
             continue
-        if "optimizers" in header.get("warm", ()) and not OPTIMIZERS_WARM:
-            warm_optimizers()
-            gc.freeze()
+        warm(header.get("warm", ()))
+        if header["op"] == "warm":  # ahead of the jobs that need it, while the grader prepares them
+            continue
         if alone:
             serve_alone(header)
         workdir = tempfile.mkdtemp(prefix="submission-", dir=tempfile.gettempdir())
@@ -144,6 +147,37 @@ def main(alone=False):
         shutil.rmtree(workdir, ignore_errors=True)
         send({"op": "ended", "job": header.get("job"), "exit_code": os.waitstatus_to_exitcode(status),
               "seconds": round(time.monotonic() - started, 3), "leftover_processes": leftovers})
+
+
+def stop_other_processes():
+    """Kill every live process the submission started (other than this one) and return how many there
+    were: in the sandbox's PID namespace any process but this one, the runner and the namespace's
+    init; elsewhere on Linux, the children of this one. Run after each cell and call, so that a
+    helper process never computes during a later, recorded call, where no watch would see it: an
+    answer that relies on one fails its own part, and a process started during a recorded call is
+    an escape (:data:`ESCAPE_EVENTS`)."""
+    if not os.path.isdir("/proc"):
+        return 0
+    namespace = bool(os.environ.get("AUTOGRADER_PID_NAMESPACE"))
+    stopped = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in (1, os.getpid(), os.getppid()):
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                state, parent = stat.read().rpartition(")")[2].split()[:2]
+        except (OSError, ValueError):
+            continue
+        if state == "Z" or not (namespace or int(parent) == os.getpid()):
+            continue
+        try:
+            os.kill(int(entry), signal.SIGKILL)
+            stopped += 1
+            if int(parent) == os.getpid():
+                os.waitpid(int(entry), 0)
+        except (ProcessLookupError, PermissionError, ChildProcessError):
+            pass
+    return stopped
 
 
 def kill_leftovers():
@@ -172,6 +206,22 @@ def kill_leftovers():
                 pass
         time.sleep(0.01)
     return len(killed)
+
+
+def warm(names):
+    """Prepare in this process, once, what ``names`` ask for, so that the children it forks inherit it
+    (``grading.warm_for``): ``optimizers`` (:func:`warm_optimizers`), and the dtype watch's kernels
+    for a ``dtype torch.<name>`` (:func:`watch_dtypes`; children of other jobs then run each
+    conversion and factory through a Python kernel that notes nothing, a few microseconds each)."""
+    warmed = False
+    if "optimizers" in names and not OPTIMIZERS_WARM:
+        warm_optimizers()
+        warmed = True
+    if any(name.startswith("dtype ") for name in names) and not DTYPES_WATCHED:
+        watch_dtypes()
+        warmed = True
+    if warmed:
+        gc.freeze()
 
 
 def warm_optimizers():
@@ -247,6 +297,7 @@ def serve_submission(job, workdir, alone=False):
             return
         if os.getpid() != submission:  # a process the submission forked: not ours to answer
             os._exit(0)
+        stop_other_processes()  # none outlives the cell or call that started it
         send(reply | {"job": job.get("job"), "reference_imports": sorted(guard.attempts)}, out_arrays)
 
 
@@ -322,9 +373,9 @@ def call(shell, name, cases, arrays, plan=None):
         try:
             args = wire.decode(case["args"], arrays, torch)
             kwargs = wire.decode(case["kwargs"], arrays, torch)
-            with recording:
-                value = function(*args, **kwargs)
-            results.append({"ok": True, "value": wire.encode(value, out_arrays, torch)})
+            with recording:  # the value is read inside: an object that computes as it is read is seen
+                value = wire.encode(function(*args, **kwargs), out_arrays, torch)
+            results.append({"ok": True, "value": value})
         except BaseException as error:  # a submission's exception of any kind is its own failure
             results.append({"ok": False, "error": _describe_error(error)})
     return results, recording.report() if plan else None, out_arrays
@@ -536,6 +587,7 @@ DTYPE_VIEW = "dtype view"  # what a recording reports for a view of a tensor as 
 # Python bindings skip autograd) and those that wrap memory torch did not allocate
 DTYPE_FUNCTIONS = ("empty_strided", "empty_like", "zeros_like", "ones_like", "full_like", "rand_like",
                    "randn_like", "randint_like", "frombuffer", "from_numpy", "as_tensor", "asarray")
+DTYPE_C_FUNCTIONS = ("_from_dlpack",)  # the same, held by torch._C (``torch.from_dlpack`` calls it)
 DTYPE_PROBE = torch.ops.aten._to_copy.default  # the dtype watch's probe: a conversion of the marker
 DTYPES_WATCHED = False
 WATCHED_DTYPES = set()  # the dtypes (``"torch.bfloat16"``) the submission's parts forbid, watched from its start
@@ -760,6 +812,10 @@ def guard_dtype_routes():
             op = getattr(packet, overload)
             op._op = _noting_dtype_function(op._op)
             op._op_dk = _noting_escape(f"{name}, a dispatch key named", op._op_dk)
+    for name in DTYPE_C_FUNCTIONS:
+        function = getattr(torch._C, name, None)
+        if function is not None:
+            _replace_everywhere(function, _noting_dtype_function(function), name)
     get_overload = torch._C._get_operation_overload
 
     def get_operation_overload(name, overload):  # a new OpOverload: its direct calls of a key are noted

@@ -62,7 +62,7 @@ def encode(value, arrays, torch=None):
     if value is None or isinstance(value, (bool, int, float, str)):
         return {"t": "py", "v": value}
     if isinstance(value, (tuple, list)):
-        return {"t": type(value).__name__, "v": [encode(v, arrays, torch) for v in value]}
+        return {"t": "tuple" if isinstance(value, tuple) else "list", "v": [encode(v, arrays, torch) for v in value]}
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
         return {"t": "dict", "v": {k: encode(v, arrays, torch) for k, v in value.items()}}
     if isinstance(value, np.ndarray) and value.dtype != object:

@@ -309,6 +309,33 @@ DISGUISES = {
         "    bits = getattr(x.float(), 'vi' + 'ew')(torch.int32)\n"
         "    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) & -65536\n"
         "    return getattr(rounded, 'vi' + 'ew')(torch.float32).to(x.dtype)\n"), "dtype view"),
+    # a tensor of the format that no factory makes (numpy's 2-byte float through DLPack), written by out=
+    "round_dlpack": Disguise(*ROUND, ("import numpy\n"
+        "import torch\n\n"
+        "BUFFER = torch.from_dlpack(numpy.zeros(1 << 12, dtype=numpy.dtype('e')))\n\n\n"
+        "def round_to_format(x, fmt):\n"
+        "    flat = x.reshape(-1)\n"
+        "    buffer = BUFFER[:flat.numel()]\n"
+        "    torch.cat([flat], out=buffer)\n"
+        "    return torch.tensor(buffer.tolist(), dtype=x.dtype).reshape(x.shape)\n"), "dtype torch.float16"),
+    # a value that rounds itself only when the grader reads it, after the call returned
+    "round_lazy_value": Disguise(*ROUND, ("import torch\n\n"
+        "NAMES = {'fp16': 'float' + '16', 'bf16': 'bfloat' + '16', 'fp8_e4m3': 'float8_e4m3' + 'fn',\n"
+        "         'fp8_e5m2': 'float8_e5' + 'm2'}\n\n\n"
+        "class Lazy(torch.Tensor):\n"
+        "    pending = {}\n\n"
+        "    @classmethod\n"
+        "    def __torch_function__(cls, func, types, args=(), kwargs=None):\n"
+        "        if args and isinstance(args[0], Lazy) and id(args[0]) in Lazy.pending:\n"
+        "            source, low = Lazy.pending.pop(id(args[0]))\n"
+        "            with torch._C.DisableTorchFunctionSubclass():\n"
+        "                args[0].copy_(source.to(low).to(source.dtype))\n"
+        "        with torch._C.DisableTorchFunctionSubclass():\n"
+        "            return func(*args, **(kwargs or {}))\n\n\n"
+        "def round_to_format(x, fmt):\n"
+        "    out = torch.Tensor._make_subclass(Lazy, x.detach().clone())\n"
+        "    Lazy.pending[id(out)] = (x.detach().clone(), getattr(torch, NAMES[fmt]))\n"
+        "    return out\n"), "dtype torch."),
     "round_own_kernel": Disguise(*ROUND, ("import torch\n\n"
         "LOW = {}\n\n\n"
         "def negated(x):\n"
@@ -407,3 +434,30 @@ INDEPENDENT = {
             "    return decayed - lr / (1 - beta1 ** step) * m / denominator, m, v\n"),
     },
 }
+
+# round_to_format by a helper process forked at cell time, the call talking to it through pipes: the
+# runner stops every process a cell or call leaves running, so the call finds no helper and fails
+HELPER_PROCESS = (
+    "import os\n"
+    "import torch\n\n"
+    "NAMES = {'fp16': 'float' + '16', 'bf16': 'bfloat' + '16', 'fp8_e4m3': 'float8_e4m3' + 'fn',\n"
+    "         'fp8_e5m2': 'float8_e5' + 'm2'}\n"
+    "asks, answers = os.pipe(), os.pipe()\n"
+    "if os.fork() == 0:\n"
+    "    os.close(asks[1])\n"
+    "    os.close(answers[0])\n"
+    "    requests, replies = os.fdopen(asks[0]), os.fdopen(answers[1], 'w', buffering=1)\n"
+    "    for line in requests:\n"
+    "        fmt, value = line.split()\n"
+    "        low = torch.tensor([float(value)], dtype=torch.float64).to(getattr(torch, NAMES[fmt]))\n"
+    "        replies.write(repr(low.double().item()) + '\\n')\n"
+    "    os._exit(0)\n"
+    "os.close(asks[0])\n"
+    "os.close(answers[1])\n"
+    "REQUESTS, REPLIES = os.fdopen(asks[1], 'w', buffering=1), os.fdopen(answers[0])\n\n\n"
+    "def round_to_format(x, fmt):\n"
+    "    values = []\n"
+    "    for value in x.reshape(-1).tolist():\n"
+    "        REQUESTS.write(f'{fmt} {value!r}\\n')\n"
+    "        values.append(float(REPLIES.readline()))\n"
+    "    return torch.tensor(values, dtype=x.dtype).reshape(x.shape)\n")

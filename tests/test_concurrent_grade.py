@@ -53,9 +53,10 @@ def test_two_runs_at_once_on_a_new_gradebook(tmp_path, released, backend, reques
     for run, (stdout, stderr) in zip(runs, outputs):
         assert run.returncode == 0, stderr
     counts = [summary(stdout) for stdout, _ in outputs]
-    # each submission graded by exactly one of the runs; the other says it left it to that run
+    # each submission graded by exactly one of the runs; the other left it to that run while it was
+    # claimed, or skipped it when it came to it graded already (a run that starts later, or is slower)
     assert counts[0]["graded"] + counts[1]["graded"] == n_students
-    assert all(c["graded"] + c.get("graded by another run", 0) == n_students for c in counts)
+    assert all(c["graded"] + c.get("graded by another run", 0) + c["skipped"] == n_students for c in counts)
     with GradeStore(db) as store:
         assert len(store.results()) == n_students
         assert store.session.execute(select(func.count()).select_from(CLAIMS)).scalar() == 0

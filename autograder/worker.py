@@ -320,8 +320,8 @@ class Worker:
         """Run ``drive(self)`` for one submission in a fresh child of the runner, within ``seconds``
         (default: the notebook's limit; less where a restarted notebook has used some of it).
         ``warm`` names what the runner prepares (``grading.warm_for``): ``"optimizers"`` once before
-        forking, for this job and later ones (``sandbox/runner.py``'s ``warm_optimizers``), and each
-        ``"dtype torch.<name>"`` in the job's child, watched from its first cell.
+        forking, for this job and later ones (``sandbox/runner.py``'s ``warm``); each
+        ``"dtype torch.<name>"`` is also watched in the job's child from its first cell.
 
         ``drive`` sends ``cell`` and ``call`` requests through :meth:`request` and keeps what it
         learns itself. Returns ``None``, or the :class:`Failure` that stopped the submission (a

@@ -889,10 +889,7 @@ def watch_functions(names):
         function = getattr(sys.modules.get(module_name), attribute, None)
         if function is None:
             continue
-        noting = _noting_function(name, function)
-        for module in list(sys.modules.values()):
-            if getattr(module, "__dict__", {}).get(attribute) is function:
-                setattr(module, attribute, noting)
+        _replace_everywhere(function, _noting_function(name, function), attribute)
 
 
 def _noting_function(name, function):
@@ -965,10 +962,7 @@ def disarm_dispatch_switches():
             setattr(torch._C, name, _inert_switch(name))
     for name in MODE_POPS:
         pop = getattr(torch._C, name)
-        noting = _noting_pop(name, pop)
-        for module in list(sys.modules.values()):  # torch's helpers import the function by name
-            if getattr(module, "__dict__", {}).get(name) is pop:
-                setattr(module, name, noting)
+        _replace_everywhere(pop, _noting_pop(name, pop), name)  # torch's helpers import it by name
     inert_function_switch = type("DisableTorchFunction", (), {
         "__init__": _inert_switch("DisableTorchFunction"), "__enter__": lambda self: self,
         "__exit__": lambda self, *exc: None})

@@ -193,6 +193,13 @@ WIDTH_REPORT = """() => {
           wide: wide.slice(0, 3).map(el => `${el.tagName}.${el.className}: ${el.textContent.slice(0, 60)}`)};
 }"""
 
+# the theme's script switches on the media change, which on a busy machine can take longer than any
+# fixed pause: wait up to 30 s for it (DARK_REPORT says so if it never comes)
+WAIT_FOR_DARK = """async () => {
+  for (let i = 0; i < 300 && document.documentElement.dataset.theme !== 'dark'; i++)
+    await new Promise(r => setTimeout(r, 100));
+}"""
+
 # in the dark theme: code legible on its background, and no transparent figure left on a dark one
 DARK_REPORT = """() => {
   const rgb = (color) => (color.match(/[\\d.]+/g) || []).map(Number);
@@ -283,7 +290,7 @@ def _visit(browser, url):
     page.wait_for_timeout(100)  # let the layout settle at the new width
     found["phone"] = page.evaluate(WIDTH_REPORT)
     page.emulate_media(color_scheme="dark")  # the theme follows the reader's system setting
-    page.wait_for_timeout(100)
+    page.evaluate(WAIT_FOR_DARK)
     found["dark"] = page.evaluate(DARK_REPORT)
     context.close()
     return found

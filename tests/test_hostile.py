@@ -145,3 +145,41 @@ def test_without_sandbox_nothing_hangs(tmp_path, released):
     for name in hostile.UNSANDBOXED:
         check_entry(graded, name)
     assert graded["left"] == []
+
+
+# what a submission leaves in the private /tmp, out of its own folder or in a folder it locked
+LEAVE_TMP_FULL = """import os
+written = 0
+for folder in ('/tmp/left', 'locked/inner'):
+    try:
+        os.makedirs(folder, exist_ok=True)
+        for i in range(8):
+            with open(os.path.join(folder, f'fill{i}'), 'wb') as f:
+                f.write(b'x' * 4 * 2**20)
+            written += 4 * 2**20
+    except OSError:
+        pass
+os.chmod('locked', 0)
+ESCAPED = False
+"""
+WRITES_TMP = """import os
+with open('/tmp/scratch.txt', 'w') as f:
+    f.write('kept')
+ESCAPED = set(os.listdir('/tmp')) == {'scratch.txt', os.path.basename(os.getcwd())}  # nothing of the last one's
+"""
+
+
+def test_tmp_is_writable_and_emptied_between_submissions(tmp_path, released):
+    """/tmp is the submission's to write (as the README says), and what one submission leaves there,
+    even in a folder it locked, is gone before the next one starts in the same runner."""
+    ctx = hostile.Context(release_nb=load(released / ASSIGNMENT / course.EXERCISE),
+                          source_nb=load(course.source_notebook(ASSIGNMENT)), other_nb={}, secret_paths=(),
+                          gradebook=tmp_path / "gradebook.db", port=0)
+    submitted = tmp_path / "submitted"
+    write_submission(submitted, "a-leaves-tmp-full", ASSIGNMENT, hostile.canary(ctx, LEAVE_TMP_FULL))
+    write_submission(submitted, "b-writes-tmp", ASSIGNMENT, hostile.canary(ctx, WRITES_TMP))
+    with GradeStore(sqlite_url(ctx.gradebook)) as store:
+        batch.grade_all(submitted, store, workers=1, limits=LIMITS, sandbox=True, progress=False)
+        results = {r["student"]: r for r in store.results(ASSIGNMENT)}
+    assert results["a-leaves-tmp-full"]["score"] == hostile.HONEST, results["a-leaves-tmp-full"]
+    assert results["b-writes-tmp"]["score"] == hostile.ALL_POINTS, results["b-writes-tmp"]

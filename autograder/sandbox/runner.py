@@ -113,6 +113,8 @@ def main(alone=False):
         torch.zeros(1).add(1)  # before the children fork (and cannot write its caches)
     guard_dtype_routes()  # once, before any submission's code: every child inherits the guards
     gc.freeze()  # the warm state is permanent: no child's collection walks it (and copies its pages)
+    if os.environ.get("AUTOGRADER_PID_NAMESPACE") and _is_root():
+        os.chmod("/tmp", 0o1777)  # the sandbox's private /tmp, for submissions that run under their own uid
     send({"op": "ready", "pid": os.getpid(), "root": _is_root()})
     while True:
         try:
@@ -127,6 +129,7 @@ def main(alone=False):
             continue
         if alone:
             serve_alone(header)
+        kept = set(os.listdir("/tmp")) if os.environ.get("AUTOGRADER_PID_NAMESPACE") else None
         workdir = tempfile.mkdtemp(prefix="submission-", dir=tempfile.gettempdir())
         os.chmod(workdir, 0o777)
         pid = os.fork()
@@ -144,9 +147,48 @@ def main(alone=False):
         started = time.monotonic()
         _, status = os.waitpid(pid, 0)
         leftovers = kill_leftovers()
+        if kept is not None:
+            empty_tmp(kept, header.get("uid"))
         shutil.rmtree(workdir, ignore_errors=True)
         send({"op": "ended", "job": header.get("job"), "exit_code": os.waitstatus_to_exitcode(status),
               "seconds": round(time.monotonic() - started, 3), "leftover_processes": leftovers})
+
+
+def empty_tmp(kept, uid):
+    """Remove from the sandbox's private ``/tmp`` all but the entries ``kept``: what a submission left
+    there, in its folder or out of it, even in folders it made unreadable. Otherwise the next
+    submission in this runner would read it, or find ``/tmp`` full (``--tmp-mb``). Done in a child
+    under the submission's ``uid`` (run as root), the owner of what it wrote: the sandbox's root
+    has no capability to override file permissions."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            if uid and _is_root():
+                os.setgroups([])
+                os.setgid(uid)
+                os.setuid(uid)
+            for name in set(os.listdir("/tmp")) - kept:
+                _remove(os.path.join("/tmp", name))
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def _remove(path):
+    """Remove ``path`` and what it holds, first giving its owner access to every folder in it (never
+    following a symbolic link); what cannot be removed is left."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        with contextlib.suppress(OSError):
+            os.chmod(path, 0o700)
+        for folder, subfolders, _ in os.walk(path):
+            for name in subfolders:
+                if not os.path.islink(os.path.join(folder, name)):
+                    with contextlib.suppress(OSError):
+                        os.chmod(os.path.join(folder, name), 0o700)
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def stop_other_processes():

@@ -394,7 +394,9 @@ def _call_here(namespace):
             try:
                 args = wire.decode(case["args"], arrays, torch)
                 kwargs = wire.decode(case["kwargs"], arrays, torch)
-                results.append({"ok": True, "value": wire.encode(function(*args, **kwargs), out_arrays, torch)})
+                value = wire.encode(function(*args, **kwargs), out_arrays, torch)
+                changed = wire.changed_arguments(case, arrays, args, kwargs, function, torch)
+                results.append({"ok": True, "value": value} | ({"changed": changed} if changed else {}))
             except Exception as error:  # the student's exception is the check's verdict
                 results.append({"ok": False, "error": f"{type(error).__name__}: {error}"[:2000]})
         return _through_wire({"op": "call_done", "results": results}, out_arrays)

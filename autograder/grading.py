@@ -239,6 +239,10 @@ def run_check(request, check_name, function, seed, recorded=False):
         outcome["integrity"] = integrity.recording_problem(reply.get("recording"), len(cases), answered,
                                                            check_.forbid_ops, function)
     for case, answer in zip(cases, results):
+        changed = answer.get("changed") if isinstance(answer, dict) and answer.get("ok") else None
+        if changed:
+            outcome["message"] = f"{function}{case.describe()} {checks.changed_arguments_message(changed)}"
+            return outcome
         if not isinstance(answer, dict) or not answer.get("ok"):
             error = answer.get("error") if isinstance(answer, dict) else "malformed"
             reason = check_.compare_error(case, str(error))  # a case may demand an exception

@@ -228,3 +228,17 @@ def test_check_part_in_a_running_kernel(exercise):
     assert f"Checking {path} ({ASSIGNMENT})" in command, command
     assert lines_of(command, "test_softmax")[0].startswith("FAIL") and "torch.softmax" in command
     assert "reference package" not in command and "exit status 1" in command
+
+
+def test_check_part_fails_an_answer_that_changes_its_argument(capsys):
+    """The caller's scores must be left as they were: an answer that shifts them in place fails, and
+    the verdict names the argument (as ``grade`` does, in the sandbox's runner)."""
+    namespace = {}
+    exec(compile("import torch\nfrom autograder import check_part\n\n"
+                 "def softmax(x, dim=-1):\n"
+                 "    x -= torch.logsumexp(x, dim=dim, keepdim=True)\n"
+                 "    return x.exp_()\n\n"
+                 "check_part('softmax')\n", "<an answer cell>", "exec"), namespace)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "hidden checks FAILED" in out and "changed its argument x in place" in out, out
+

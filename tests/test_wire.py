@@ -33,3 +33,26 @@ def test_values_survive_the_wire():
     assert torch.equal(back["b"], value["b"])
     assert back["h"].dtype == torch.bfloat16 and back["h"].item() == 1.5
     assert tuple(back["n"]) == (1, 2.5, "s")
+
+
+def changed_by(function, args, kwargs=None):
+    """What :func:`wire.changed_arguments` says ``function`` changed, called as the runner calls it."""
+    arrays = []
+    case = {"args": wire.encode(tuple(args), arrays, torch), "kwargs": wire.encode(dict(kwargs or {}), arrays, torch)}
+    args, kwargs = wire.decode(case["args"], arrays, torch), wire.decode(case["kwargs"], arrays, torch)
+    function(*args, **kwargs)
+    return wire.changed_arguments(case, arrays, args, kwargs, function, torch)
+
+
+def test_arguments_changed_in_place_are_named():
+    nan_row = torch.tensor([float("nan"), -float("inf"), 0.0])
+    assert changed_by(lambda logits, k: logits.clone().fill_(0), [nan_row, 2]) == []  # NaN is left as NaN
+    assert changed_by(lambda logits, k: logits.masked_fill_(logits < 0, 0), [nan_row, 2]) == ["logits"]
+    assert changed_by(lambda x: x.neg_(), [torch.zeros(2)]) == ["x"]  # 0.0 became -0.0: bit for bit
+    assert changed_by(lambda x: x.add_(0), [torch.ones(2, dtype=torch.bfloat16)]) == []
+    assert changed_by(lambda x: x.unsqueeze_(0), [torch.ones(2)]) == ["x"]  # its shape
+    assert changed_by(lambda a, b, scale=1: b.mul_(scale), [torch.ones(1), torch.ones(1)], {"scale": 2}) == ["b"]
+    assert changed_by(lambda a, *, out: out.zero_(), [torch.ones(1)], {"out": torch.ones(1)}) == ["out"]
+    assert changed_by(lambda examples: examples.append(("x", "y")), [[("a", "b")]]) == ["examples"]
+    assert changed_by(lambda array: array.__setitem__(0, 5), [np.zeros(2)]) == ["array"]
+    assert changed_by(lambda *xs: xs[1].add_(1), [torch.ones(1), torch.ones(1)]) == ["argument 2"]

@@ -25,6 +25,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from autograder.sandbox import wire
+
 
 @dataclass(frozen=True)
 class Case:
@@ -178,13 +180,25 @@ def _edge_cases(name):
 
 
 def judge(check_, case, function):
-    """Call ``function`` on ``case`` in this process and judge it as the grader judges the sandbox's
-    answer: ``None`` when it matches, else the reason."""
+    """Call ``function`` on a copy of ``case``'s arguments in this process and judge it as the grader
+    judges the sandbox's answer: ``None`` when it matches, else the reason."""
+    arrays = []
+    sent = {"args": wire.encode(tuple(case.args), arrays, torch), "kwargs": wire.encode(dict(case.kwargs), arrays, torch)}
+    args, kwargs = wire.decode(sent["args"], arrays, torch), wire.decode(sent["kwargs"], arrays, torch)
     try:
-        actual = function(*case.args, **case.kwargs)
+        actual = function(*args, **kwargs)
     except Exception as error:  # noqa: BLE001 - a crash fails the case, unless the case demands it
         return check_.compare_error(case, f"{type(error).__name__}: {error}")
+    changed = wire.changed_arguments(sent, arrays, args, kwargs, function, torch)
+    if changed:
+        return changed_arguments_message(changed)
     return check_.compare(case, actual)
+
+
+def changed_arguments_message(names):
+    """What a case says of a function that changed its arguments ``names`` in place."""
+    return (f"changed its argument{'s' if len(names) > 1 else ''} {', '.join(map(str, names))[:200]} in place: "
+            "leave the arguments as they were (work on a copy, or build a new tensor) and return the result")
 
 
 def compare_outputs(actual, expected, rtol, atol):

@@ -413,11 +413,15 @@ def call(shell, name, cases, arrays, plan=None):
     results, out_arrays = [], []
     for case in cases:
         try:
-            args = wire.decode(case["args"], arrays, torch)
-            kwargs = wire.decode(case["kwargs"], arrays, torch)
-            with recording:  # the value is read inside: an object that computes as it is read is seen
+            # all of it inside: what the notebook made run while the arguments are decoded (a patched
+            # torch.from_numpy, a mode it pushed), an object that computes as it is read, and the
+            # arguments read back to see whether the function changed them
+            with recording:
+                args = wire.decode(case["args"], arrays, torch)
+                kwargs = wire.decode(case["kwargs"], arrays, torch)
                 value = wire.encode(function(*args, **kwargs), out_arrays, torch)
-            results.append({"ok": True, "value": value})
+                changed = wire.changed_arguments(case, arrays, args, kwargs, function, torch)
+            results.append({"ok": True, "value": value} | ({"changed": changed} if changed else {}))
         except BaseException as error:  # a submission's exception of any kind is its own failure
             results.append({"ok": False, "error": _describe_error(error)})
     return results, recording.report() if plan else None, out_arrays

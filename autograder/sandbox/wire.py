@@ -6,6 +6,7 @@ header and, when there are arrays, a second frame holding them as an ``.npz`` ar
 return values) are encoded by :func:`encode` into JSON plus arrays, never pickled.
 """
 
+import inspect
 import io
 import json
 import struct
@@ -94,13 +95,59 @@ def decode(encoded, arrays, torch=None):
             return {str(k): decode(v, arrays, torch) for k, v in encoded["v"].items()}
         array = arrays[encoded["i"]]
         if kind == "ndarray" or torch is None:
-            return array
+            return array.copy()  # the message's own arrays stay as they came (``changed_arguments``)
         if kind == "tensor":
             tensor = torch.from_numpy(array.copy())
             return tensor.to(getattr(torch, encoded["dtype"])) if encoded["dtype"] == "bfloat16" else tensor
     except (KeyError, IndexError, TypeError, AttributeError) as error:
         raise ProtocolError(f"malformed value: {error!r}") from None
     raise ProtocolError(f"unknown value kind {kind!r}")
+
+
+def changed_arguments(case, arrays, args, kwargs, function, torch=None):
+    """The arguments that ``function`` changed in place when called on ``args`` and ``kwargs``,
+    decoded from ``case`` (``{"args": a tuple's encoding, "kwargs": a dict's}`` over ``arrays``):
+    those that no longer encode as they were sent, every array compared bit for bit. Positional
+    arguments are named by the function's parameters where it has them, else by position
+    (``"argument 2"``)."""
+    try:
+        names = [name for name, parameter in inspect.signature(function).parameters.items()
+                 if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        names = []
+    changed = []
+    for i, (sent, value) in enumerate(zip(case["args"]["v"], args)):
+        if not _encodes_as(value, sent, arrays, torch):
+            changed.append(names[i] if i < len(names) else f"argument {i + 1}")
+    for name, sent in case["kwargs"]["v"].items():
+        if not _encodes_as(kwargs.get(name), sent, arrays, torch):
+            changed.append(name)
+    return changed
+
+
+def _encodes_as(value, sent, arrays, torch):
+    """Whether ``value`` encodes exactly as ``sent`` (over ``arrays``) does."""
+    fresh_arrays = []
+    try:
+        fresh = encode(value, fresh_arrays, torch)
+    except ProtocolError:
+        return False
+    return _same(fresh, fresh_arrays, sent, arrays)
+
+
+def _same(a, a_arrays, b, b_arrays):
+    if a["t"] != b["t"]:
+        return False
+    if a["t"] == "py":
+        x, y = a["v"], b["v"]
+        return type(x) is type(y) and (x == y or (isinstance(x, float) and x != x and y != y))  # NaN is NaN
+    if a["t"] in ("tuple", "list"):
+        return len(a["v"]) == len(b["v"]) and all(_same(x, a_arrays, y, b_arrays) for x, y in zip(a["v"], b["v"]))
+    if a["t"] == "dict":
+        return a["v"].keys() == b["v"].keys() and all(_same(a["v"][k], a_arrays, b["v"][k], b_arrays) for k in a["v"])
+    x, y = a_arrays[a["i"]], b_arrays[b["i"]]
+    return (a.get("dtype") == b.get("dtype") and x.dtype == y.dtype and x.shape == y.shape
+            and x.tobytes() == y.tobytes())
 
 
 def _contiguous(array):

@@ -116,6 +116,24 @@ DISGUISES = {
         "    for library in runner['KERNEL_LIBRARIES'].values():\n"
         "        library._destroy()\n"
         "    return getattr(torch, 'soft' + 'max')(x, dim)\n"), "removed or disabled"),
+    # the runner decodes a call's arguments with torch.from_numpy: patched at cell time, it computes
+    # the built-in's answers for every dim as the arguments arrive, before the function is called
+    "softmax_patched_from_numpy": Disguise(*SOFTMAX, (
+        "import torch\n"
+        "_answers, _from_numpy = {}, torch.from_numpy\n\n"
+        "def _answering(array):\n"
+        "    t = _from_numpy(array)\n"
+        "    if t.is_floating_point() and t.dim():\n"
+        "        for d in range(t.dim()):\n"
+        "            _answers[t.shape, t.nan_to_num().sum().item(), d] = getattr(torch, 'soft' + 'max')(t, d)\n"
+        "    return t\n\n"
+        "torch.from_numpy = _answering\n\n"
+        "def softmax(x, dim=-1):\n"
+        "    found = _answers.get((x.shape, x.nan_to_num().sum().item(), dim % x.dim()))\n"
+        "    if found is not None:\n"
+        "        return found.clone()\n"
+        "    exps = (x - x.amax(dim, keepdim=True)).exp()\n"
+        "    return exps / exps.sum(dim, keepdim=True)\n"), "aten::_softmax"),
     "softmax_getattr": Disguise(*SOFTMAX, (
         "def softmax(x, dim=-1):\n"
         "    return getattr(__import__('torch'), 'soft' + 'max')(x, dim)\n"), "aten::_softmax"),

@@ -306,6 +306,12 @@ def top_k_filter(logits, k):
     kth = logits.sort(dim=-1, descending=True).values[..., k - 1 : k]
     return logits.masked_fill(logits < kth, float("-inf"))
 ''',
+        "masks the caller's logits in place": '''
+def top_k_filter(logits, k):
+    n_larger = (logits.unsqueeze(-2) > logits.unsqueeze(-1)).sum(dim=-1)  # (..., V)
+    logits[n_larger >= k] = -math.inf
+    return logits
+''',
     },
     "top_p_filter": {
         "ties at the crossing token broken by sort order": '''
@@ -384,6 +390,16 @@ def top_p_filter(logits, p):
     sorted_logits = logits.gather(-1, idx)
     thr = torch.where(keep_sorted, sorted_logits, torch.full_like(sorted_logits, float("inf"))).amin(dim=-1, keepdim=True)
     return logits.masked_fill(logits < thr, float("-inf"))
+''',
+        "masks the caller's logits in place": '''
+def top_p_filter(logits, p):
+    if p >= 1:
+        return logits
+    probs = torch.softmax(logits.double(), dim=-1)
+    ranked, _ = torch.sort(probs, dim=-1, descending=True)
+    before = torch.cat((torch.zeros_like(ranked[..., :1]), ranked.cumsum(dim=-1)[..., :-1]), dim=-1)
+    smallest = torch.where(before < p, ranked, torch.ones_like(ranked)).amin(dim=-1, keepdim=True)
+    return logits.masked_fill_(probs < smallest, -math.inf)
 ''',
     },
     "sample_with_seed": {

@@ -323,6 +323,15 @@ def adamw_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, we
     v = (beta2 * exp_avg_sq + (1 - beta2) * grad ** 2) / (1 - beta2 ** step)
     return param - lr * m / (v.sqrt() + eps), m, v
 ''',
+        "updates param and both moments in place, as an optimizer does": '''
+def adamw_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay):
+    param.mul_(1 - lr * weight_decay)
+    exp_avg.lerp_(grad, 1 - beta1)
+    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    denominator = (exp_avg_sq / (1 - beta2 ** step)).sqrt().add(eps)
+    param.sub_(lr * (exp_avg / (1 - beta1 ** step)) / denominator)
+    return param, exp_avg, exp_avg_sq
+''',
     },
     "kv_cache_bytes": {
         "keys only: the values forgotten": '''

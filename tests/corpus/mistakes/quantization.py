@@ -367,6 +367,18 @@ def absmax_quantize(x, bits=8, dim=None):
     q = torch.clamp(torch.round(x * (qmax / safe)), -qmax, qmax).to(torch.int8)
     return q, scale
 ''',
+        "divides x by its scale in place": '''
+def absmax_quantize(x, bits=8, dim=None):
+    levels = 2 ** (bits - 1) - 1
+    if dim is None:
+        peak = x.abs().max().reshape([1] * x.dim())
+    else:
+        peak = x.abs().max(dim=dim, keepdim=True).values
+    scale = peak.float() / levels
+    scale[peak == 0] = 1.0
+    x /= scale
+    return torch.round(x).to(torch.int8), scale
+''',
     },
     "zeropoint_quantize": {
         "the range not widened to include 0": '''def zeropoint_quantize(x, bits=8):

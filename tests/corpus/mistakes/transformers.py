@@ -101,6 +101,11 @@ def softmax(x, dim=-1):
     e = torch.exp(x - x.amax(dim=dim, keepdim=True))
     return e / e.sum(dim=0, keepdim=True)
 ''',
+        "shifted and exponentiated in place: the caller's scores change": '''
+def softmax(x, dim=-1):
+    x -= torch.logsumexp(x, dim=dim, keepdim=True)
+    return x.exp_()
+''',
     },
     "causal_mask": {
         "upper triangle: the future instead of the past": '''
@@ -380,6 +385,17 @@ def rope(x, positions, theta=10000.0):
     angles = positions[..., None].float() * theta ** (-torch.arange(0, d_k, 2, dtype=torch.float32) / d_k)
     a, b = x[..., 0::2], x[..., 1::2]
     return torch.stack((a * angles.cos() + b * angles.sin(), b * angles.cos() - a * angles.sin()), -1).flatten(-2)
+''',
+        "rotates x in place and returns it": '''
+def rope(x, positions, theta=10000.0):
+    d_k = x.shape[-1]
+    i = torch.arange(d_k // 2, dtype=torch.float64)
+    angles = positions.unsqueeze(-1).double() * theta ** (-2 * i / d_k)
+    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+    a, b = x[..., 0::2].clone(), x[..., 1::2].clone()
+    x[..., 0::2] = a * cos - b * sin
+    x[..., 1::2] = a * sin + b * cos
+    return x
 ''',
     },
     "transformer_block": {

@@ -284,7 +284,8 @@ def _describe(value):
     if isinstance(value, np.ndarray):
         return f"array{value.shape} {value.dtype}"
     if isinstance(value, (tuple, list)):
-        return "(" + ", ".join(_describe(v) for v in value) + ")"
+        inner = ", ".join(_describe(v) for v in value)
+        return f"[{inner}]" if isinstance(value, list) else f"({inner})"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k!r}: {_describe(v)}" for k, v in value.items()) + "}"
     if isinstance(value, (int, float, bool, str)) or value is None:

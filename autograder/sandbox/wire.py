@@ -136,6 +136,7 @@ def _encodes_as(value, sent, arrays, torch):
 
 
 def _same(a, a_arrays, b, b_arrays):
+    """Whether encodings ``a`` (over ``a_arrays``) and ``b`` (over ``b_arrays``) hold the same value."""
     if a["t"] != b["t"]:
         return False
     if a["t"] == "py":

@@ -306,6 +306,8 @@ def _power_law_edges(generator):
         Case((sizes, [120 * n * n for n in sizes]), label="integer FLOP counts beyond 2^63 in y (6 N D at 20 tokens per parameter)"),
         Case(([120 * n * n for n in sizes], [3.1, 2.8, 2.4, 2.3]), label="integer FLOP counts beyond 2^63 in x"),
         Case(_noisy_law(generator, [1e-3, 1.0, 1e3, 1e6, 1e9, 1e12], 7.0, -0.05), label="x across 15 decades"),
+        Case(tuple(np.array(v) for v in _noisy_law(generator, [1e3, 1e4, 1e5, 1e6], 2.0, -0.3)),
+             label="numpy arrays of float64, as the visible test passes (to be left as they were)"),
     ]
 
 
@@ -369,6 +371,8 @@ def _growth_edges(generator):
              label="integer years and sizes"),
         Case(([2018, 2020, 2021, 2023], [10**19, 3 * 10**20, 2 * 10**21, 10**23]),
              label="integer sizes beyond 2^63 (training FLOPs, as training_flops returns them for integer counts)"),
+        Case(tuple(np.array(v) for v in _noisy_growth(generator, [2017.0, 2019.5, 2018.25, 2022.0], 4.0)),
+             label="numpy arrays of float64 (to be left as they were)"),
     ]
 
 

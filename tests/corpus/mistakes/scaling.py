@@ -196,6 +196,14 @@ def fit_power_law(x, y):
     b, log_a = np.polyfit(np.log(list(points)), np.log(list(points.values())), 1)
     return float(np.exp(log_a)), float(b)
 ''',
+        "takes logarithms in the caller's float arrays, in place (from a blind trial)": '''
+def fit_power_law(x, y):
+    log_x, log_y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    np.log(log_x, out=log_x)
+    np.log(log_y, out=log_y)
+    b, log_a = np.polyfit(log_x, log_y, 1)
+    return float(np.exp(log_a)), float(b)
+''',
     },
     "growth_per_year": {
         "first to last model": '''
@@ -246,6 +254,13 @@ def growth_per_year(years, n_params):
         "dates sorted, sizes left in their order": '''
 def growth_per_year(years, n_params):
     slope, _ = np.polyfit(sorted(years), np.log(np.asarray(n_params, dtype=float)), 1)
+    return float(np.exp(slope))
+''',
+        "centres the caller's float array of dates in place": '''
+def growth_per_year(years, n_params):
+    t, log_n = np.asarray(years, dtype=float), np.log(np.asarray(n_params, dtype=float))
+    t -= t.mean()
+    slope = (t * (log_n - log_n.mean())).sum() / (t * t).sum()
     return float(np.exp(slope))
 ''',
     },

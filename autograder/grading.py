@@ -320,14 +320,21 @@ NOTEBOOK_TIMEOUT = "timeout: the notebook ran longer than {limit:g} s"  # worker
 COMFORT = 10
 
 
-def warm_for(spec):
-    """What the sandbox prepares for submissions of ``spec``: ``optimizers`` once, before forking,
-    where a hidden check watches them (the first optimizer costs a second: ``worker.run_submission``);
-    and each dtype a check forbids (``"dtype torch.bfloat16"``), watched from the notebook's first
-    cell (``sandbox/runner.py``, ``Recording``)."""
+def warm_for(spec, plan=None):
+    """What the sandbox prepares for submissions of ``spec``: each dtype a check forbids
+    (``"dtype torch.bfloat16"``), watched from the notebook's first cell (``sandbox/runner.py``,
+    ``Recording``); and ``optimizers``, once, before forking, where a hidden check watches them and
+    the code of ``plan`` (a prepared submission's steps) names ``torch.optim``
+    (:func:`integrity.names_module`). The first optimizer a process makes imports ``torch._dynamo``,
+    a second of CPU: no right answer makes one, so a runner pays it only for a submission that may,
+    and then once for all its later children (one that reaches ``torch.optim`` by a name built at
+    run time pays it during its call, and is flagged all the same). Without a ``plan`` (the batch's
+    warm-up, before any submission is read), optimizers are left out."""
     parts = spec.parts if spec is not None else []
     forbidden = [op for part in parts for name, _ in part.checks for op in checks.get(name).forbid_ops]
-    optimizers = ("optimizers",) if integrity.watch_plan(forbidden)["optimizers"] else ()
+    may_make_one = plan is not None and any(step[0] == "code" and integrity.names_module(step[1], "optim")
+                                            for step in plan)
+    optimizers = ("optimizers",) if may_make_one and integrity.watch_plan(forbidden)["optimizers"] else ()
     return optimizers + tuple(sorted({op for op in forbidden if op.startswith("dtype ")}))
 
 
@@ -458,7 +465,8 @@ def run(prepared, worker):
 
     while True:
         left = worker.limits.notebook_seconds - (time.monotonic() - started - excused[0])
-        failure = worker.run_submission(drive, seconds=left, warm=warm_for(prepared.spec)) if left > 0 else Failure(
+        warm = warm_for(prepared.spec, prepared.plan)
+        failure = worker.run_submission(drive, seconds=left, warm=warm) if left > 0 else Failure(
             NOTEBOOK_TIMEOUT.format(limit=worker.limits.notebook_seconds))
         if failure is None or failure.grader_fault:
             break

@@ -197,6 +197,23 @@ def names_used(source):
     return set() if tree is None else {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
 
 
+def names_module(source, module):
+    """Whether ``source`` reaches the module ``module`` (``"optim"``) by name: an attribute, a bare
+    name or an import of it (``torch.optim``, ``from torch import optim``). Strings and comments do
+    not count; a source that does not parse does."""
+    tree = _tree(source)
+    if tree is None:
+        return True
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and node.attr == module) or (isinstance(node, ast.Name) and node.id == module):
+            return True
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            modules = [alias.name for alias in node.names] + [getattr(node, "module", None) or ""]
+            if any(module in name.split(".") for name in modules):
+                return True
+    return False
+
+
 def functions_defined(source):
     """The names of the functions ``source`` defines at its top level; none if it does not parse."""
     tree = _tree(source)

@@ -246,6 +246,9 @@ DISGUISES = {
         "    return torch.where(logits >= -kth, logits, torch.full_like(logits, -torch.inf))\n"), "aten::kthvalue"),
     "adamw_getattr": Disguise(*ADAMW, ADAMW_BY_TORCH.format(optimizer="getattr(torch.optim, 'Ada' + 'mW')"),
                               "torch.optim.adamw.AdamW"),
+    # no "optim" in the source: the runner did not make an optimizer ahead of this one
+    "adamw_name_built": Disguise(*ADAMW, "_o = 'op' + 'tim'\n" + ADAMW_BY_TORCH.format(
+        optimizer="getattr(getattr(torch, _o), 'Ada' + 'mW')").replace("optimizer", "stepper"), "torch.optim.adamw.AdamW"),
     "adamw_subclass": Disguise(*ADAMW, "import torch\n\nclass Mine(vars(torch.optim)['Ada' + 'mW']):\n    pass\n\n"
                                + ADAMW_BY_TORCH.format(optimizer="Mine"), "torch.optim.adamw.AdamW"),
     "round_getattr": Disguise(*ROUND, (

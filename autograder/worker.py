@@ -113,7 +113,8 @@ def sandbox_command(python=sys.executable, program=None, tmp_bytes=Limits.tmp_by
         command += ["--perms", "0755", "--dir", parent]
     for source, target in binds.items():
         command += ["--ro-bind", source, target]
-    if os.geteuid() == 0:
+    if os.geteuid() == 0:  # bubblewrap started by root keeps every capability unless told otherwise
+        command += ["--cap-drop", "ALL"]
         for capability in ("CAP_SETUID", "CAP_SETGID", "CAP_KILL"):
             command += ["--cap-add", capability]
     return command + (program or [python, "-E", "-s", f"{SANDBOX_RUNNER_DIR}/runner.py"])

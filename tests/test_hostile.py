@@ -4,6 +4,7 @@ Every entry must end with its expected status, exact score and flag, within its 
 leave nothing running; the batch must go on past every one of them.
 """
 
+import ast
 import json
 import socket
 import sys
@@ -15,7 +16,7 @@ import pytest
 from autograder import batch, course, gradescope
 from autograder.gradebook import GradeStore, sqlite_url
 from autograder.spec import load_spec
-from autograder.worker import Limits
+from autograder.worker import Limits, Worker
 
 from conftest import REPO, adopt_orphans, descendants, load, write_submission
 
@@ -162,6 +163,14 @@ for folder in ('/tmp/left', 'locked/inner'):
 os.chmod('locked', 0)
 ESCAPED = False
 """
+# ... and what one leaves in a folder it locked in its own folder alone (nothing else in /tmp)
+LOCKS_OWN_FOLDER = """import os
+os.makedirs('locked/inner')
+with open('locked/inner/kept.txt', 'w') as f:
+    f.write('kept')
+os.chmod('locked', 0)
+ESCAPED = False
+"""
 WRITES_TMP = """import os
 with open('/tmp/scratch.txt', 'w') as f:
     f.write('kept')
@@ -171,15 +180,46 @@ ESCAPED = set(os.listdir('/tmp')) == {'scratch.txt', os.path.basename(os.getcwd(
 
 def test_tmp_is_writable_and_emptied_between_submissions(tmp_path, released):
     """/tmp is the submission's to write (as the README says), and what one submission leaves there,
-    even in a folder it locked, is gone before the next one starts in the same runner."""
+    even in a folder it locked, in its own folder or out of it, is gone before the next one starts
+    in the same runner."""
     ctx = hostile.Context(release_nb=load(released / ASSIGNMENT / course.EXERCISE),
                           source_nb=load(course.source_notebook(ASSIGNMENT)), other_nb={}, secret_paths=(),
                           gradebook=tmp_path / "gradebook.db", port=0)
     submitted = tmp_path / "submitted"
     write_submission(submitted, "a-leaves-tmp-full", ASSIGNMENT, hostile.canary(ctx, LEAVE_TMP_FULL))
-    write_submission(submitted, "b-writes-tmp", ASSIGNMENT, hostile.canary(ctx, WRITES_TMP))
+    write_submission(submitted, "b-locks-own-folder", ASSIGNMENT, hostile.canary(ctx, LOCKS_OWN_FOLDER))
+    write_submission(submitted, "c-writes-tmp", ASSIGNMENT, hostile.canary(ctx, WRITES_TMP))
     with GradeStore(sqlite_url(ctx.gradebook)) as store:
         batch.grade_all(submitted, store, workers=1, limits=LIMITS, sandbox=True, progress=False)
         results = {r["student"]: r for r in store.results(ASSIGNMENT)}
     assert results["a-leaves-tmp-full"]["score"] == hostile.HONEST, results["a-leaves-tmp-full"]
-    assert results["b-writes-tmp"]["score"] == hostile.ALL_POINTS, results["b-writes-tmp"]
+    assert results["b-locks-own-folder"]["score"] == hostile.HONEST, results["b-locks-own-folder"]
+    assert results["c-writes-tmp"]["score"] == hostile.ALL_POINTS, results["c-writes-tmp"]
+
+
+RUNNER_CAPABILITIES = """import os
+def capabilities(pid):
+    status = dict(line.split(':', 1) for line in open(f'/proc/{pid}/status'))
+    return int(status['CapEff'], 16), int(status['CapPrm'], 16), int(status['CapAmb'], 16)
+raise SystemError(repr((capabilities(os.getppid()), capabilities(os.getpid()))))
+"""
+KILL, SETGID, SETUID = 5, 6, 7  # linux/capability.h
+
+
+def test_the_runner_holds_only_the_capabilities_it_needs():
+    """bubblewrap started by root leaves the sandbox every capability unless told otherwise; the
+    runner needs three (to kill what a submission left, and to run it under its own user id), and
+    the submission none."""
+    worker = Worker(0, LIMITS, sandbox=True)
+    replies = []
+    try:
+        failure = worker.run_submission(lambda w: replies.append(w.request(
+            {"op": "cell", "index": 0, "source": RUNNER_CAPABILITIES})))
+    finally:
+        worker.close()
+    assert failure is None, failure.reason
+    error = replies[0][0]["error"]
+    runner, submission = ast.literal_eval(error.split(": ", 1)[1].splitlines()[0])
+    needed = (1 << KILL) | (1 << SETGID) | (1 << SETUID)
+    assert all(held & ~needed == 0 for held in runner), [hex(held) for held in runner]
+    assert submission == (0, 0, 0), [hex(held) for held in submission]

@@ -147,9 +147,10 @@ def main(alone=False):
         started = time.monotonic()
         _, status = os.waitpid(pid, 0)
         leftovers = kill_leftovers()
-        if kept is not None:
+        shutil.rmtree(workdir, ignore_errors=True)  # all of it, unless the submission locked a folder in it
+        if kept is not None and set(os.listdir("/tmp")) - kept:  # then, or when it left more: a fork's work
             empty_tmp(kept, header.get("uid"))
-        shutil.rmtree(workdir, ignore_errors=True)
+            shutil.rmtree(workdir, ignore_errors=True)  # the folder itself, this process's in sticky /tmp
         send({"op": "ended", "job": header.get("job"), "exit_code": os.waitstatus_to_exitcode(status),
               "seconds": round(time.monotonic() - started, 3), "leftover_processes": leftovers})
 

@@ -18,6 +18,7 @@ Written answers are scored by hand into nbgrader's ``Grade.manual_score`` and
 result, and regrading keeps them while the answer's text is unchanged.
 """
 
+import ast
 import contextlib
 import fcntl
 import json
@@ -30,8 +31,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import nbgrader.api
-from alembic.config import Config as AlembicConfig
-from alembic.script import ScriptDirectory
 from nbgrader.api import Gradebook, MissingEntry
 from sqlalchemy import Column, DateTime, Float, MetaData, String, Table, Text, create_engine, select, text
 from sqlalchemy.engine import make_url
@@ -42,12 +41,20 @@ COURSE_ID = "llm-course"
 
 def nbgrader_schema_head():
     """The newest revision of nbgrader's database schema, which it stamps on a gradebook it creates,
-    read from nbgrader's migrations in this process. nbgrader's own ``get_alembic_version`` starts an
-    ``alembic`` process for it (more than a second of every new gradebook); the answer is the same
-    (``tests/test_gradebook_schema.py``)."""
-    config = AlembicConfig()
-    config.set_main_option("script_location", str(Path(nbgrader.api.__file__).parent / "alembic"))
-    return ScriptDirectory.from_config(config).get_current_head()
+    read from nbgrader's migrations in this process: the one revision that no other revises.
+    nbgrader's own ``get_alembic_version`` starts an ``alembic`` process for it (more than a second of
+    every new gradebook), and importing alembic here would cost a quarter of one; the answer is the
+    same (``tests/test_gradebook_schema.py``)."""
+    revisions = {}  # revision -> the revision it revises
+    for migration in (Path(nbgrader.api.__file__).parent / "alembic" / "versions").glob("*.py"):
+        names = {}
+        for statement in ast.parse(migration.read_text(encoding="utf-8")).body:
+            if isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Constant):
+                names.update({target.id: statement.value.value for target in statement.targets
+                              if isinstance(target, ast.Name)})
+        revisions[names["revision"]] = names["down_revision"]
+    [head] = set(revisions) - set(revisions.values())
+    return head
 
 
 nbgrader.api.get_alembic_version = nbgrader_schema_head  # what Gradebook() calls on a new database

@@ -191,12 +191,15 @@ def recording_problem(recording, n_cases, answered, forbid_ops, function):
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def names_used(source):
-    """The bare names ``source`` reads or calls (``ast.Name``); none if it does not parse."""
+    """The bare names ``source`` reads or calls (``ast.Name``); none if it does not parse. (Cached: the
+    grader asks of the same cells for every submission.)"""
     tree = _tree(source)
-    return set() if tree is None else {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    return frozenset() if tree is None else frozenset(node.id for node in ast.walk(tree) if isinstance(node, ast.Name))
 
 
+@functools.lru_cache(maxsize=4096)
 def names_module(source, module):
     """Whether ``source`` reaches the module ``module`` (``"optim"``) by name: an attribute, a bare
     name or an import of it (``torch.optim``, ``from torch import optim``). Strings and comments do
@@ -214,8 +217,9 @@ def names_module(source, module):
     return False
 
 
+@functools.lru_cache(maxsize=4096)
 def functions_defined(source):
     """The names of the functions ``source`` defines at its top level; none if it does not parse."""
     tree = _tree(source)
-    return set() if tree is None else {node.name for node in tree.body
-                                       if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    return frozenset() if tree is None else frozenset(node.name for node in tree.body
+                                                      if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)))

@@ -64,6 +64,54 @@ def test_compare_outputs_reasons():
     assert checks.compare_outputs(torch.ones(2) + 1e-3, torch.ones(2), 0, 1e-6) is not None
 
 
+def _assert_close_passes(actual, expected, rtol, atol):
+    try:
+        torch.testing.assert_close(actual, expected, rtol=rtol, atol=atol, equal_nan=True, check_dtype=False)
+    except AssertionError:
+        return False
+    return True
+
+
+def test_tensors_are_judged_as_assert_close_judges_them():
+    """The grader's own tolerance rule (it avoids assert_close's second of imports) gives assert_close's
+    verdict on tensors near the boundary, with NaN, infinities, integers, booleans and no elements."""
+    generator = torch.Generator().manual_seed(0)
+    cases = []
+    for dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
+        expected = (torch.randn(5, 7, generator=generator) * 10).to(dtype)
+        expected[0, :3] = torch.tensor([float("nan"), float("inf"), -float("inf")])
+        for scale in (0.0, 1e-8, 1e-6, 1e-5, 1e-4, 1e-2):
+            noise = torch.randn(5, 7, generator=generator, dtype=torch.float64) * scale
+            actual = (expected.double() * (1 + noise)).to(dtype)
+            actual[0, :3] = expected[0, :3]
+            cases += [(actual, expected, 1e-5, 1e-6), (actual, expected, 1.3e-6, 1e-5), (actual, expected, 1e-2, 1e-3)]
+        flipped = expected.clone()
+        flipped[0, 0] = 1.0  # a number where a NaN is expected
+        cases += [(flipped, expected, 1e-5, 1e-6), (expected, flipped, 1e-5, 1e-6)]
+    cases += [(torch.tensor([1, 2, 3]), torch.tensor([1, 2, 4]), 0.0, 0.0),
+              (torch.tensor([1, 2, 3]), torch.tensor([1, 2, 4]), 0.0, 1.0),
+              (torch.tensor([True, False]), torch.tensor([True, True]), 0.0, 0.0),
+              (torch.tensor(2.0), torch.tensor(1.0), 0.0, 0.5), (torch.tensor(2.0), torch.tensor(1.9), 0.1, 0.0),
+              (torch.zeros(0, 3), torch.zeros(0, 3), 1e-5, 1e-6)]
+    verdicts = set()
+    for actual, expected, rtol, atol in cases:
+        reason = checks.compare_outputs(actual, expected, rtol, atol)
+        verdicts.add(reason is None)
+        assert (reason is None) == _assert_close_passes(actual.to(expected.dtype), expected, rtol, atol), \
+            (actual, expected, rtol, atol, reason)
+    assert verdicts == {True, False}  # the cases reach both sides of the boundary
+
+
+def test_a_mismatch_says_how_many_elements_and_the_farthest():
+    expected = torch.zeros(2, 3)
+    actual = expected.clone()
+    actual[1, 2], actual[0, 1] = 0.5, 0.25
+    reason = checks.compare_outputs(actual, expected, 0.0, 1e-3)
+    assert "2 / 6" in reason and "0.5 at index (1, 2)" in reason, reason
+    actual[0, 0] = float("nan")
+    assert "nan at index (0, 0)" in checks.compare_outputs(actual, expected, 0.0, 1e-3)
+
+
 def test_compare_outputs_dicts_key_by_key():
     expected = {"weights": 4.0, "total": torch.ones(2)}
     assert checks.compare_outputs({"weights": 4.0 + 1e-9, "total": torch.ones(2)}, expected, 1e-6, 0) is None

@@ -1,6 +1,10 @@
 """The wire format between grader and sandbox keeps every value as it was, shapes included."""
 
+import json
+import struct
+
 import numpy as np
+import pytest
 import torch
 
 from autograder.sandbox import wire
@@ -23,6 +27,43 @@ def round_trip(value):
 def test_zero_dimensional_tensors_and_arrays_keep_their_shape():
     assert round_trip(torch.tensor(2.5)).shape == ()
     assert round_trip(np.array(1.0)).shape == ()
+
+
+def test_empty_and_string_arrays_survive_the_wire():
+    for array in (np.zeros((0, 3), dtype=np.float32), np.array(["ab", "c"]), np.array([b"x"]), np.arange(3, dtype=np.uint8)):
+        back = round_trip(array)
+        assert back.dtype == array.dtype and back.shape == array.shape and np.array_equal(back, array)
+        assert back.flags.writeable  # a decoded value is the callee's own copy
+
+
+def frames(header, data):
+    body = json.dumps(header).encode()
+    return struct.pack(">I", len(body)) + body + struct.pack(">I", len(data)) + data
+
+
+@pytest.mark.parametrize("described, data", [
+    ([["|O", [1]]], b"\0" * 8),  # objects: pointers
+    ([["<f4", [2]]], b"\0" * 4),  # too few bytes for the shape
+    ([["<f4", [1]]], b"\0" * 8),  # too many
+    ([["<f4", [-1]]], b""),
+    ([["<f4", [1.5]]], b"\0" * 4),
+    ([["<i4,<f4", [1]]], b"\0" * 8),  # a structured dtype
+    ([[">f8" if np.little_endian else "<f8", [1]]], b"\0" * 8),  # the other byte order
+    ([["<M8[s]", [1]]], b"\0" * 8),  # a date, not a plain number
+    ([["nonsense", [1]]], b"\0"),
+    ([["<f4"]], b"\0" * 4),
+    ([], b""),
+])
+def test_malformed_arrays_are_refused(described, data):
+    buffer = bytearray(frames({"n_arrays": 1, "arrays": described}, data))
+
+    def read_exact(n):
+        chunk = bytes(buffer[:n])
+        del buffer[:n]
+        return chunk
+
+    with pytest.raises(wire.ProtocolError):
+        wire.unpack(read_exact)
 
 
 def test_values_survive_the_wire():

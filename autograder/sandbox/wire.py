@@ -1,19 +1,25 @@
 """Messages between the grader and the sandbox: length-prefixed frames of JSON and arrays.
 
 A message is a JSON header and a list of arrays. On the wire it is one frame holding the
-header and, when there are arrays, a second frame holding them as an ``.npz`` archive, which
-``numpy.load(allow_pickle=False)`` reads without running any code. Values (arguments and
-return values) are encoded by :func:`encode` into JSON plus arrays, never pickled.
+header and, when there are arrays, a second frame holding their bytes one after another, in C
+order; the header lists each array's dtype and shape (``"arrays"``). Only plain dtypes cross
+(:data:`ARRAY_KINDS`: booleans, numbers, fixed-width strings), so reading a message builds
+arrays of bytes and never runs code or follows a pointer. Values (arguments and return values)
+are encoded by :func:`encode` into JSON plus arrays, never pickled.
+
+(Not ``.npz``: zipping each of a hidden check's fifty arrays took a quarter of a millisecond,
+a tenth of the grader's time on both sides of the pipe.)
 """
 
 import inspect
-import io
 import json
+import math
 import struct
 
 import numpy as np
 
 MAX_FRAME_BYTES = 256 * 2**20
+ARRAY_KINDS = "biufcSU"  # numpy's kinds of bool, signed and unsigned int, float, complex, bytes and str
 _LENGTH = struct.Struct(">I")
 
 
@@ -23,12 +29,11 @@ class ProtocolError(Exception):
 
 def pack(header, arrays=()):
     """The bytes of one message: header frame, then an array frame if there are arrays."""
-    header = dict(header, n_arrays=len(arrays))
+    arrays = [_contiguous(array) for array in arrays]
+    header = dict(header, n_arrays=len(arrays), arrays=[[array.dtype.str, list(array.shape)] for array in arrays])
     frames = [json.dumps(header).encode()]
     if arrays:
-        buffer = io.BytesIO()
-        np.savez(buffer, *arrays)
-        frames.append(buffer.getvalue())
+        frames.append(b"".join(array.tobytes() for array in arrays))
     return b"".join(_LENGTH.pack(len(f)) + f for f in frames)
 
 
@@ -41,7 +46,7 @@ def read_frame(read_exact):
 
 
 def unpack(read_exact):
-    """Read one message as ``(header, arrays)``."""
+    """Read one message as ``(header, arrays)``; the arrays are read-only views of the frame."""
     try:
         header = json.loads(read_frame(read_exact))
     except (ValueError, UnicodeDecodeError) as error:
@@ -50,12 +55,36 @@ def unpack(read_exact):
         raise ProtocolError("header is not a message")
     arrays = []
     if header["n_arrays"]:
-        try:
-            with np.load(io.BytesIO(read_frame(read_exact)), allow_pickle=False) as archive:
-                arrays = [archive[f"arr_{i}"] for i in range(header["n_arrays"])]
-        except (ValueError, KeyError, OSError, EOFError) as error:
-            raise ProtocolError(f"malformed arrays: {error}") from None
+        layout = _array_layout(header.get("arrays"), header["n_arrays"])
+        data, offset = read_frame(read_exact), 0
+        if len(data) != sum(dtype.itemsize * math.prod(shape) for dtype, shape in layout):
+            raise ProtocolError("malformed arrays: the frame's length does not match their shapes")
+        for dtype, shape in layout:
+            count = math.prod(shape)
+            arrays.append(np.frombuffer(data, dtype=dtype, count=count, offset=offset).reshape(shape))
+            offset += dtype.itemsize * count
     return header, arrays
+
+
+def _array_layout(described, count):
+    """``[(dtype, shape)]`` of a header's ``"arrays"``, checked: ``count`` of them, plain dtypes in
+    this machine's byte order, shapes of non-negative ints."""
+    if not isinstance(described, list) or len(described) != count:
+        raise ProtocolError("malformed arrays: the header does not describe them")
+    layout = []
+    for item in described:
+        try:
+            name, shape = item
+            dtype = np.dtype(name) if isinstance(name, str) else None
+        except (TypeError, ValueError):
+            raise ProtocolError(f"malformed arrays: {str(item)[:80]}") from None
+        if (dtype is None or dtype.kind not in ARRAY_KINDS or dtype.itemsize == 0 or dtype.fields is not None
+                or dtype.byteorder not in "=|"):
+            raise ProtocolError(f"malformed arrays: dtype {str(name)[:40]} is not a plain one")
+        if not isinstance(shape, list) or not all(type(n) is int and n >= 0 for n in shape):
+            raise ProtocolError(f"malformed arrays: shape {str(shape)[:80]}")
+        layout.append((dtype, tuple(shape)))
+    return layout
 
 
 def encode(value, arrays, torch=None):
@@ -66,7 +95,7 @@ def encode(value, arrays, torch=None):
         return {"t": "tuple" if isinstance(value, tuple) else "list", "v": [encode(v, arrays, torch) for v in value]}
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
         return {"t": "dict", "v": {k: encode(v, arrays, torch) for k, v in value.items()}}
-    if isinstance(value, np.ndarray) and value.dtype != object:
+    if isinstance(value, np.ndarray) and value.dtype.kind in ARRAY_KINDS and value.dtype.fields is None:
         arrays.append(_contiguous(value))
         return {"t": "ndarray", "i": len(arrays) - 1}
     if torch is not None and isinstance(value, torch.Tensor):

@@ -30,10 +30,14 @@ def test_zero_dimensional_tensors_and_arrays_keep_their_shape():
 
 
 def test_empty_and_string_arrays_survive_the_wire():
-    for array in (np.zeros((0, 3), dtype=np.float32), np.array(["ab", "c"]), np.array([b"x"]), np.arange(3, dtype=np.uint8)):
+    for array in (np.zeros((0, 3), dtype=np.float32), np.array(["ab", "c"]), np.array([b"x"]), np.arange(3, dtype=np.uint8),
+                  np.arange(6.0).reshape(2, 3).T):
         back = round_trip(array)
         assert back.dtype == array.dtype and back.shape == array.shape and np.array_equal(back, array)
         assert back.flags.writeable  # a decoded value is the callee's own copy
+    swapped = np.array([1.5, -2.0], dtype=np.dtype(np.float64).newbyteorder())  # the other byte order
+    back = round_trip(swapped)
+    assert back.dtype == np.float64 and np.array_equal(back, swapped)
 
 
 def frames(header, data):

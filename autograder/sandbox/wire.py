@@ -7,8 +7,8 @@ order; the header lists each array's dtype and shape (``"arrays"``). Only plain 
 arrays of bytes and never runs code or follows a pointer. Values (arguments and return values)
 are encoded by :func:`encode` into JSON plus arrays, never pickled.
 
-(Not ``.npz``: zipping each of a hidden check's fifty arrays took a quarter of a millisecond,
-a tenth of the grader's time on both sides of the pipe.)
+(Not ``.npz``: writing and reading the archive of a hidden check's fifty small arrays took about
+5 ms, twenty-five times as long as these frames, on each side of the pipe.)
 """
 
 import inspect
@@ -96,6 +96,8 @@ def encode(value, arrays, torch=None):
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
         return {"t": "dict", "v": {k: encode(v, arrays, torch) for k, v in value.items()}}
     if isinstance(value, np.ndarray) and value.dtype.kind in ARRAY_KINDS and value.dtype.fields is None:
+        if value.dtype.byteorder not in "=|":  # the same numbers, in this machine's byte order
+            value = value.astype(value.dtype.newbyteorder("="))
         arrays.append(_contiguous(value))
         return {"t": "ndarray", "i": len(arrays) - 1}
     if torch is not None and isinstance(value, torch.Tensor):

@@ -394,7 +394,12 @@ def _call_here(namespace):
             try:
                 args = wire.decode(case["args"], arrays, torch)
                 kwargs = wire.decode(case["kwargs"], arrays, torch)
-                value = wire.encode(function(*args, **kwargs), out_arrays, torch)
+                value = function(*args, **kwargs)
+                try:
+                    value = wire.encode(value, out_arrays, torch)
+                except wire.UnsupportedValue as error:
+                    results.append({"ok": False, "error": wire.returned(error)})
+                    continue
                 changed = wire.changed_arguments(case, arrays, args, kwargs, function, torch)
                 results.append({"ok": True, "value": value} | ({"changed": changed} if changed else {}))
             except Exception as error:  # the student's exception is the check's verdict

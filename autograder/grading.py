@@ -358,6 +358,7 @@ def run(prepared, worker):
     now = {"step": None, "step_since": None, "what": None}
     replay_to, skipped = 0, set()  # steps already done (their cells are replayed after a restart); steps left out
     cell_failures = {}  # answer cell -> why its cell stopped the sandbox, for its part's report
+    cell_errors = {}  # answer cell -> the exception it raised (the sandbox went on), for its part's report
     excused = [0.0]  # seconds of the grader's own work after a failure (replays, timing the reference)
 
     answers = reference_answers(prepared.spec)
@@ -436,7 +437,9 @@ def run(prepared, worker):
             now.update(step=index, step_since=time.monotonic())
             if step[0] == "code":
                 now["what"] = step[3] or "a given cell"
-                request({"op": "cell", "index": index, "source": step[1]})
+                reply, _ = request({"op": "cell", "index": index, "source": step[1]})
+                if not reply.get("ok") and step[2] in answers:
+                    cell_errors[step[2]] = f"{step[3]} raised {str(reply.get('error', ''))[:1000]}"
                 continue
             part, record = step[1], parts[step[1].grade_id]
             part_started = time.monotonic()
@@ -455,8 +458,13 @@ def run(prepared, worker):
                 fields["error"] = prepared.tainted[part.grade_id]
                 passed = False
             stopped = [cell_failures[gid] for gid in sorted(own) if gid in cell_failures]
-            if stopped and not passed:
-                fields["error"] = "; ".join(stopped + [fields["error"] or ""]).strip("; ")
+            tainted = part.grade_id in prepared.tainted  # its reason says it all
+            raised = [cell_errors[gid] for gid in sorted(own) if gid in cell_errors and not tainted]
+            if (stopped or raised) and not passed:
+                fields["error"] = "; ".join(stopped + raised + [fields["error"] or ""]).strip("; ")
+            elif raised:  # what it defined before the exception passed: no cost, but Run All stops there
+                fields["note"] = "; ".join([*filter(None, [fields.get("note")]), *raised]) + (
+                    ": what the cell defined before passed the checks, but Run All stops at that cell")
             record.update(fields)
             record["score"] = part.points if passed else 0.0
             record["seconds"] = round(time.monotonic() - part_started, 2)

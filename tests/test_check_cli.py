@@ -242,3 +242,72 @@ def test_check_part_fails_an_answer_that_changes_its_argument(capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "hidden checks FAILED" in out and "changed its argument x in place" in out, out
 
+
+
+BYTES_AS = '''
+from decimal import Decimal
+from fractions import Fraction
+
+def bytes_per_value(dtype):
+    bits = {"fp32": 32, "fp16": 16, "bf16": 16, "int8": 8, "fp8": 8, "int4": 4}
+    if dtype not in bits:
+        raise ValueError(f"{dtype!r} is not one of {sorted(bits)}")
+    return %s(bits[dtype]) / 8
+'''
+
+
+def bytes_per_value_outcome(number, where):
+    """The hidden check of ``bytes_per_value`` on an answer that returns a ``number`` (a type's name),
+    called in the grader's sandbox or in the student's kernel (``check_part``)."""
+    source = BYTES_AS % number
+    if where == "kernel":
+        namespace = {}
+        exec(compile(source, "<an answer cell>", "exec"), namespace)
+        return grading.run_check(check._call_here(namespace), "memory.bytes_per_value", "bytes_per_value", 1)
+    outcomes = []
+
+    def drive(w):
+        w.request({"op": "cell", "index": 0, "source": source})
+        outcomes.append(grading.run_check(w.request, "memory.bytes_per_value", "bytes_per_value", 1, recorded=True))
+
+    worker = Worker(0, LIMITS)
+    try:
+        failure = worker.run_submission(drive)
+    finally:
+        worker.close()
+    assert failure is None, failure.reason
+    return outcomes[0]
+
+
+@pytest.mark.parametrize("where", ["sandbox", "kernel"])
+def test_a_number_of_another_type_counts_as_the_number_it_equals(where):
+    """``Fraction(4, 8)`` is the 0.5 bytes of int4 (numpy's scalars are read the same way); a value the
+    grader cannot read fails its case with a message that says so, not as if the function raised."""
+    assert bytes_per_value_outcome("Fraction", where)["passed"]
+    unread = bytes_per_value_outcome("Decimal", where)
+    assert not unread["passed"], unread
+    assert "returned a value of type Decimal, which the grader cannot read" in unread["message"], unread
+    assert "raised" not in unread["message"], unread
+
+
+def test_an_answer_cell_that_raises_is_named_in_its_parts_report(exercise):
+    """A cell that raises after defining a right function costs nothing (the grader runs every cell, as
+    nbgrader does) but its part's report says that Run All stops there; a part that fails because its
+    cell raised before the function was defined says so."""
+    release_nb, source_nb, folder = exercise
+    nb = answered(release_nb, source_nb, ["softmax", "causal_mask"])
+    for cell in nb["cells"]:
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        source = "".join(cell["source"])
+        if gid == "softmax":
+            cell["source"] = source + "\nraise RuntimeError('left over from testing')\n"
+        elif gid == "causal_mask":
+            cell["source"] = "raise RuntimeError('not finished')\n" + source
+    path = folder / course.EXERCISE
+    path.write_text(json.dumps(nb))
+    output = cli_check(path.name, cwd=folder).stdout
+    report = " ".join(output.split())
+    assert lines_of(output, "test_softmax")[0].startswith("PASS"), output
+    assert "raised RuntimeError: left over from testing" in report and "Run All stops at that cell" in report, output
+    assert lines_of(output, "test_causal_mask")[0].startswith("FAIL"), output
+    assert "raised RuntimeError: not finished" in report, output

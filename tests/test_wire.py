@@ -2,6 +2,8 @@
 
 import json
 import struct
+from decimal import Decimal
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -101,3 +103,12 @@ def test_arguments_changed_in_place_are_named():
     assert changed_by(lambda examples: examples.append(("x", "y")), [[("a", "b")]]) == ["examples"]
     assert changed_by(lambda array: array.__setitem__(0, 5), [np.zeros(2)]) == ["array"]
     assert changed_by(lambda *xs: xs[1].add_(1), [torch.ones(1), torch.ones(1)]) == ["argument 2"]
+
+
+def test_numbers_of_other_types_cross_as_the_python_number_they_equal():
+    for value, plain in ((np.int64(3), 3), (np.uint8(255), 255), (np.float32(0.5), 0.5), (np.float64(0.25), 0.25),
+                         (Fraction(1, 2), 0.5), (np.bool_(True), True)):
+        back = round_trip(value)
+        assert back == plain and type(back) is type(plain), (value, back)
+    with pytest.raises(wire.UnsupportedValue, match="Decimal, which the grader cannot read"):
+        wire.encode(Decimal("0.5"), [], torch)

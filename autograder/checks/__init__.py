@@ -109,6 +109,8 @@ class Check:
     def compare_error(self, case, error):
         """``None`` when ``error``, an exception as the sandbox reports it (``"ValueError: message"``),
         is what ``case`` demands, else a message saying how not."""
+        if error.startswith(wire.RETURNED):  # it returned, a value the grader cannot read
+            return error[:300]
         kind, _, message = error.partition(": ")
         if not case.raises:
             return f"raised {error[:300]}"
@@ -190,6 +192,11 @@ def judge(check_, case, function):
         actual = function(*args, **kwargs)
     except Exception as error:  # noqa: BLE001 - a crash fails the case, unless the case demands it
         return check_.compare_error(case, f"{type(error).__name__}: {error}")
+    try:  # what the grader reads of it, through the wire
+        returned_arrays = []
+        actual = wire.decode(wire.encode(actual, returned_arrays, torch), returned_arrays, torch)
+    except wire.UnsupportedValue as error:
+        return check_.compare_error(case, wire.returned(error))
     changed = wire.changed_arguments(sent, arrays, args, kwargs, function, torch)
     if changed:
         return changed_arguments_message(changed)

@@ -207,7 +207,7 @@ def _top_k_reference(logits, k):
 
 
 register(
-    Check(
+    ExactDtypeCheck(
         name="icl.top_k_filter",
         function="top_k_filter",
         cases=_top_k_cases,
@@ -218,7 +218,8 @@ register(
         forbid=("topk", "kthvalue"),
         forbid_ops=("aten::topk", "aten::kthvalue"),
         description="keeps the k largest logits of every row, and every logit tied with the k-th largest, the "
-                    "rest -inf, as torch.topk says: ties, k from 1 to beyond the vocabulary, 0 to 3 batch dims",
+                    "rest -inf, as torch.topk says, in the logits' dtype: ties, k from 1 to beyond the vocabulary, "
+                    "0 to 3 batch dims",
     )
 )
 
@@ -277,7 +278,7 @@ def _top_p_reference(logits, p):
 
 
 register(
-    Check(
+    ExactDtypeCheck(
         name="icl.top_p_filter",
         function="top_p_filter",
         cases=_top_p_cases,
@@ -287,7 +288,7 @@ register(
         atol=0.0,
         description="nucleus filter: a token stays exactly when the tokens more likely than it hold less than "
                     "probability p (so ties stay together), p >= 1 keeps every token, p exactly equal to a "
-                    "cumulative probability stops there, on any batch shape",
+                    "cumulative probability stops there, on any batch shape, in the logits' dtype",
     )
 )
 
@@ -506,7 +507,8 @@ def _query_accuracy_cases(generator):
 
 def _query_accuracy_edge_cases(generator):
     """Six tasks of two shots (T = 5) over symbols 0-2, labels 3-5 and two more tokens 6-7, whose
-    non-labels lead at the query in some tasks and whose labels lead one position earlier."""
+    non-labels lead at the query in some tasks and whose labels lead one position earlier; and a task
+    whose best label leads by less than float16 can tell at its size."""
     logits = torch.randn(6, 5, 8, generator=generator)
     logits[:, -2, 3] = 10.0  # one position earlier, label 0 leads everywhere
     logits[:, -1] = torch.tensor([[9.0, 0.0, 0.0, 1.0, 2.0, 0.0, 0.0, 0.0],  # symbol 0 leads; label 1
@@ -517,6 +519,8 @@ def _query_accuracy_edge_cases(generator):
                                   [0.0, 5.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0]])  # symbol 1 leads; label 2
     right = torch.tensor([1, 2, 0, 0, 1, 2])
     wrong = (right + 1) % 3
+    close = logits[:1].clone()
+    close[0, -1, 3:6] = torch.tensor([1000.0, 1000.25, 999.0])  # label 1 by 0.25: float16 rounds both to 1000
     some = torch.tensor([1, 0, 0, 2, 0, 0])  # right in tasks 0 and 2 (a tie)
     return [
         Case((logits, right, 3, 3), label="every task right: 1.0, though symbols and later tokens lead"),
@@ -525,6 +529,7 @@ def _query_accuracy_edge_cases(generator):
         Case((logits[:, -1:], some, 3, 3), label="no examples (T = 1): the query is position 0"),
         Case((logits[1:2], right[1:2], 3, 3), label="one task, whose answer is not label 0"),
         Case((logits[:, :, :6], right, 3, 3), label="no token after the labels"),
+        Case((close, torch.tensor([1]), 3, 3), label="labels 0.25 apart at 1000: float32 tells them apart"),
     ]
 
 

@@ -420,7 +420,12 @@ def call(shell, name, cases, arrays, plan=None):
             with recording:
                 args = wire.decode(case["args"], arrays, torch)
                 kwargs = wire.decode(case["kwargs"], arrays, torch)
-                value = wire.encode(function(*args, **kwargs), out_arrays, torch)
+                value = function(*args, **kwargs)
+                try:
+                    value = wire.encode(value, out_arrays, torch)
+                except wire.UnsupportedValue as error:
+                    results.append({"ok": False, "error": wire.returned(error)})
+                    continue
                 changed = wire.changed_arguments(case, arrays, args, kwargs, function, torch)
             results.append({"ok": True, "value": value} | ({"changed": changed} if changed else {}))
         except BaseException as error:  # a submission's exception of any kind is its own failure

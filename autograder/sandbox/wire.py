@@ -14,6 +14,7 @@ are encoded by :func:`encode` into JSON plus arrays, never pickled.
 import inspect
 import json
 import math
+import numbers
 import struct
 
 import numpy as np
@@ -25,6 +26,19 @@ _LENGTH = struct.Struct(">I")
 
 class ProtocolError(Exception):
     """A frame or value that does not follow this format."""
+
+
+class UnsupportedValue(ProtocolError):
+    """A value of a type :func:`encode` does not carry; the message is written for the student whose
+    function returned it."""
+
+
+RETURNED = "returned "  # how the reply to a call begins when the function returned an UnsupportedValue
+
+
+def returned(error):
+    """What a call's reply says of a function that returned the value ``error`` (UnsupportedValue) is about."""
+    return f"{RETURNED}{error}"
 
 
 def pack(header, arrays=()):
@@ -88,9 +102,18 @@ def _array_layout(described, count):
 
 
 def encode(value, arrays, torch=None):
-    """JSON-able form of ``value``; tensors and arrays are appended to ``arrays`` and referenced."""
+    """JSON-able form of ``value``; tensors and arrays are appended to ``arrays`` and referenced.
+
+    Other numbers cross as the Python number they equal: a numpy scalar, a ``Fraction``. A value of
+    any other type raises :class:`UnsupportedValue`."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return {"t": "py", "v": value}
+    if isinstance(value, np.bool_):
+        return {"t": "py", "v": bool(value)}
+    if isinstance(value, numbers.Integral):
+        return {"t": "py", "v": int(value)}
+    if isinstance(value, numbers.Real):
+        return {"t": "py", "v": float(value)}
     if isinstance(value, (tuple, list)):
         return {"t": "tuple" if isinstance(value, tuple) else "list", "v": [encode(v, arrays, torch) for v in value]}
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
@@ -107,7 +130,8 @@ def encode(value, arrays, torch=None):
             tensor = tensor.float()
         arrays.append(_contiguous(tensor.resolve_conj().resolve_neg().numpy()))
         return {"t": "tensor", "i": len(arrays) - 1, "dtype": dtype}
-    raise ProtocolError(f"cannot send a value of type {type(value).__name__}")
+    raise UnsupportedValue(f"a value of type {type(value).__name__}, which the grader cannot read: return Python "
+                           "numbers, strings, tensors or numpy arrays, or tuples, lists and dicts of them")
 
 
 def decode(encoded, arrays, torch=None):

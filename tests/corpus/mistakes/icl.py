@@ -306,6 +306,13 @@ def top_k_filter(logits, k):
     kth = logits.sort(dim=-1, descending=True).values[..., k - 1 : k]
     return logits.masked_fill(logits < kth, float("-inf"))
 ''',
+        "returns float64 logits for float32 ones": '''
+def top_k_filter(logits, k):
+    k = min(k, logits.shape[-1])
+    wide = logits.double()
+    kth = wide.sort(dim=-1, descending=True).values[..., k - 1 : k]
+    return wide.masked_fill(wide < kth, float("-inf"))
+''',
         "masks the caller's logits in place": '''
 def top_k_filter(logits, k):
     n_larger = (logits.unsqueeze(-2) > logits.unsqueeze(-1)).sum(dim=-1)  # (..., V)
@@ -390,6 +397,17 @@ def top_p_filter(logits, p):
     sorted_logits = logits.gather(-1, idx)
     thr = torch.where(keep_sorted, sorted_logits, torch.full_like(sorted_logits, float("inf"))).amin(dim=-1, keepdim=True)
     return logits.masked_fill(logits < thr, float("-inf"))
+''',
+        "returns the logits in float64, the dtype of its sums (from a blind trial)": '''
+def top_p_filter(logits, p):
+    wide = logits.double()
+    if p >= 1:
+        return wide
+    probs = torch.softmax(wide, dim=-1)
+    ranked = probs.sort(dim=-1, descending=True).values
+    keep = ranked.cumsum(dim=-1) - ranked < p
+    smallest = ranked.masked_fill(~keep, 2.0).amin(dim=-1, keepdim=True)
+    return wide.masked_fill(probs < smallest, float("-inf"))
 ''',
         "masks the caller's logits in place": '''
 def top_p_filter(logits, p):
@@ -628,6 +646,11 @@ def query_accuracy(logits, answers, n_symbols, n_labels):
         "the labels taken as the vocabulary's last tokens": '''
 def query_accuracy(logits, answers, n_symbols, n_labels):
     predictions = logits[:, -1, -n_labels:].argmax(dim=-1)
+    return (predictions == answers).float().mean().item()
+''',
+        "the argmax taken in float16 (from a blind trial)": '''
+def query_accuracy(logits, answers, n_symbols, n_labels):
+    predictions = logits[:, -1, n_symbols : n_symbols + n_labels].half().argmax(dim=-1)
     return (predictions == answers).float().mean().item()
 ''',
         "returns the number right": '''

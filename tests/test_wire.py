@@ -32,8 +32,8 @@ def test_zero_dimensional_tensors_and_arrays_keep_their_shape():
 
 
 def test_empty_and_string_arrays_survive_the_wire():
-    for array in (np.zeros((0, 3), dtype=np.float32), np.array(["ab", "c"]), np.array([b"x"]), np.arange(3, dtype=np.uint8),
-                  np.arange(6.0).reshape(2, 3).T):
+    for array in (np.zeros((0, 3), dtype=np.float32), np.array(["ab", "c"]), np.array([b"x"]),
+                  np.arange(3, dtype=np.uint8), np.arange(6.0).reshape(2, 3).T):
         back = round_trip(array)
         assert back.dtype == array.dtype and back.shape == array.shape and np.array_equal(back, array)
         assert back.flags.writeable  # a decoded value is the callee's own copy

@@ -73,7 +73,7 @@ def _assert_close_passes(actual, expected, rtol, atol):
 
 
 def test_tensors_are_judged_as_assert_close_judges_them():
-    """The grader's own tolerance rule (it avoids assert_close's second of imports) gives assert_close's
+    """The grader's own tolerance rule (it avoids assert_close's half second of imports) gives assert_close's
     verdict on tensors near the boundary, with NaN, infinities, integers, booleans and no elements."""
     generator = torch.Generator().manual_seed(0)
     cases = []

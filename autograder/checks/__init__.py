@@ -270,7 +270,7 @@ def tensors_not_close(actual, expected, rtol, atol):
     """``None`` when every element of tensor ``actual`` is within ``atol + rtol * |expected|`` of
     ``expected``'s (a NaN matches a NaN), the rule of ``torch.testing.assert_close``; else how many
     elements are not, and the farthest. Not assert_close itself: its first call imports
-    torch.distributed's DTensor, more than a second of CPU in the grader and in a student's kernel."""
+    torch.distributed's DTensor, about half a second of CPU in the grader and in a student's kernel."""
     matches = torch.isclose(actual, expected, rtol=rtol, atol=atol, equal_nan=True)
     if bool(matches.all()):
         return None

@@ -392,16 +392,7 @@ def _call_here(namespace):
                 results.append({"ok": False, "error": f"the notebook defines no function named {header['function']!r}"})
                 continue
             try:
-                args = wire.decode(case["args"], arrays, torch)
-                kwargs = wire.decode(case["kwargs"], arrays, torch)
-                value = function(*args, **kwargs)
-                try:
-                    value = wire.encode(value, out_arrays, torch)
-                except wire.UnsupportedValue as error:
-                    results.append({"ok": False, "error": wire.returned(error)})
-                    continue
-                changed = wire.changed_arguments(case, arrays, args, kwargs, function, torch)
-                results.append({"ok": True, "value": value} | ({"changed": changed} if changed else {}))
+                results.append(wire.answer(function, case, arrays, out_arrays, torch))
             except Exception as error:  # the student's exception is the check's verdict
                 results.append({"ok": False, "error": f"{type(error).__name__}: {error}"[:2000]})
         return _through_wire({"op": "call_done", "results": results}, out_arrays)

@@ -463,7 +463,8 @@ def run(prepared, worker):
             if (stopped or raised) and not passed:
                 fields["error"] = "; ".join(stopped + raised + [fields["error"] or ""]).strip("; ")
             elif raised:  # what it defined before the exception passed: no cost, but Run All stops there
-                fields["note"] = "; ".join([*filter(None, [fields.get("note")]), *raised]) + (
+                earlier = [fields["note"]] if fields.get("note") else []
+                fields["note"] = "; ".join(earlier + raised) + (
                     ": what the cell defined before passed the checks, but Run All stops at that cell")
             record.update(fields)
             record["score"] = part.points if passed else 0.0

@@ -185,22 +185,17 @@ def _edge_cases(name):
 def judge(check_, case, function):
     """Call ``function`` on a copy of ``case``'s arguments in this process and judge it as the grader
     judges the sandbox's answer: ``None`` when it matches, else the reason."""
-    arrays = []
+    arrays, returned_arrays = [], []
     sent = {"args": wire.encode(tuple(case.args), arrays, torch), "kwargs": wire.encode(dict(case.kwargs), arrays, torch)}
-    args, kwargs = wire.decode(sent["args"], arrays, torch), wire.decode(sent["kwargs"], arrays, torch)
     try:
-        actual = function(*args, **kwargs)
+        reply = wire.answer(function, sent, arrays, returned_arrays, torch)
     except Exception as error:  # noqa: BLE001 - a crash fails the case, unless the case demands it
         return check_.compare_error(case, f"{type(error).__name__}: {error}")
-    try:  # what the grader reads of it, through the wire
-        returned_arrays = []
-        actual = wire.decode(wire.encode(actual, returned_arrays, torch), returned_arrays, torch)
-    except wire.UnsupportedValue as error:
-        return check_.compare_error(case, wire.returned(error))
-    changed = wire.changed_arguments(sent, arrays, args, kwargs, function, torch)
-    if changed:
-        return changed_arguments_message(changed)
-    return check_.compare(case, actual)
+    if not reply["ok"]:
+        return check_.compare_error(case, reply["error"])
+    if reply.get("changed"):
+        return changed_arguments_message(reply["changed"])
+    return check_.compare(case, wire.decode(reply["value"], returned_arrays, torch))
 
 
 def changed_arguments_message(names):

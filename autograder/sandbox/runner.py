@@ -418,16 +418,8 @@ def call(shell, name, cases, arrays, plan=None):
             # torch.from_numpy, a mode it pushed), an object that computes as it is read, and the
             # arguments read back to see whether the function changed them
             with recording:
-                args = wire.decode(case["args"], arrays, torch)
-                kwargs = wire.decode(case["kwargs"], arrays, torch)
-                value = function(*args, **kwargs)
-                try:
-                    value = wire.encode(value, out_arrays, torch)
-                except wire.UnsupportedValue as error:
-                    results.append({"ok": False, "error": wire.returned(error)})
-                    continue
-                changed = wire.changed_arguments(case, arrays, args, kwargs, function, torch)
-            results.append({"ok": True, "value": value} | ({"changed": changed} if changed else {}))
+                reply = wire.answer(function, case, arrays, out_arrays, torch)
+            results.append(reply)
         except BaseException as error:  # a submission's exception of any kind is its own failure
             results.append({"ok": False, "error": _describe_error(error)})
     return results, recording.report() if plan else None, out_arrays
